@@ -1,0 +1,321 @@
+"""Multi-label datasets: load, validate, sample, split.
+
+A dataset is a list of :class:`Example` (id, text, canonical labels). Files are CSV or
+JSONL with a text column and a labels column; labels are a list (JSONL), a JSON list in a
+string, or a string delimited by ``;``, ``|`` or ``,``. Validation collects every problem
+(empty text, unknown label, duplicate rows, wrong types) and raises one
+:class:`~logprob_eval.errors.DatasetError` naming rows and columns, so a user fixes the
+file in one pass.
+
+Synthetic generation writes its results through :meth:`Dataset.write_csv` and reads them
+back with :func:`load_dataset`; that file is its cache and its seam.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import DatasetError
+from .prompts import TOPICS
+
+__all__ = ["BUILTIN_DATASETS", "Dataset", "Example", "builtin_path", "load_dataset"]
+
+BUILTIN_DATASETS: dict[str, str] = {"topics": "topics.csv"}
+"""Datasets shipped with the package (hand-written; see the README)."""
+
+_MAX_LISTED = 10
+_SPLIT = re.compile(r"\s*[;|,]\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One text with its true (canonical) labels."""
+
+    id: str
+    text: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dataset(Sequence[Example]):
+    """An ordered, validated collection of examples over a fixed label vocabulary."""
+
+    examples: tuple[Example, ...]
+    label_names: tuple[str, ...] = TOPICS
+    source: str = "<memory>"
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.examples[i]
+
+    def __iter__(self) -> Iterator[Example]:
+        return iter(self.examples)
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        label_names: Sequence[str] | None = TOPICS,
+        text_column: str = "text",
+        labels_column: str = "labels",
+        id_column: str = "id",
+        source: str = "<records>",
+    ) -> Dataset:
+        """Validate row dicts into a dataset (``label_names=None``: accept any label)."""
+        return _build(list(records), label_names, text_column, labels_column, id_column, source)
+
+    def sample(self, n: int, *, seed: int = 0) -> Dataset:
+        """``n`` examples chosen by ``seed``, in file order; all of them if ``n >= len``."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise DatasetError(f"sample size n={n!r} must be a positive integer")
+        if n >= len(self):
+            return self
+        idx = sorted(random.Random(seed).sample(range(len(self)), n))
+        return Dataset(tuple(self.examples[i] for i in idx), self.label_names, self.source)
+
+    def split(self, dev_fraction: float = 0.5, *, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """A (dev, test) split by ``seed``; both non-empty."""
+        if not 0.0 < dev_fraction < 1.0:
+            raise DatasetError(f"dev_fraction={dev_fraction!r} must be strictly between 0 and 1")
+        if len(self) < 2:
+            raise DatasetError(f"cannot split {self.source!r}: it has {len(self)} example(s)")
+        order = list(range(len(self)))
+        random.Random(seed).shuffle(order)
+        cut = min(max(1, round(len(self) * dev_fraction)), len(self) - 1)
+        dev, test = sorted(order[:cut]), sorted(order[cut:])
+        return (
+            Dataset(tuple(self.examples[i] for i in dev), self.label_names, self.source),
+            Dataset(tuple(self.examples[i] for i in test), self.label_names, self.source),
+        )
+
+    def label_counts(self) -> dict[str, int]:
+        counts = Counter(label for ex in self.examples for label in ex.labels)
+        return {name: counts.get(name, 0) for name in self.label_names}
+
+    def write_csv(self, path: str | Path) -> Path:
+        """Write ``id,text,labels`` (labels joined by ``;``); readable by :func:`load_dataset`."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["id", "text", "labels"])
+            for ex in self.examples:
+                writer.writerow([ex.id, ex.text, ";".join(ex.labels)])
+        tmp.replace(path)
+        return path
+
+
+def builtin_path(name: str) -> Path:
+    """Path of a shipped dataset (``topics``)."""
+    if name not in BUILTIN_DATASETS:
+        raise DatasetError(
+            f"no built-in dataset {name!r}; choose one of {', '.join(BUILTIN_DATASETS)} "
+            "or pass a path to a CSV/JSONL file"
+        )
+    return Path(str(resources.files("logprob_eval") / "data" / BUILTIN_DATASETS[name]))
+
+
+def load_dataset(
+    path: str | Path,
+    *,
+    label_names: Sequence[str] | None = TOPICS,
+    text_column: str = "text",
+    labels_column: str = "labels",
+    id_column: str = "id",
+) -> Dataset:
+    """Load and validate a CSV or JSONL file (or a built-in name such as ``"topics"``)."""
+    if isinstance(path, str) and path in BUILTIN_DATASETS:
+        path = builtin_path(path)
+    path = Path(path)
+    src = str(path)
+    if not path.is_file():
+        raise DatasetError(f"dataset {src!r} does not exist; check the path", path=src)
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"dataset {src!r} is not UTF-8 text ({exc}); re-save it as UTF-8", path=src
+        ) from None
+    if suffix in {".jsonl", ".ndjson"}:
+        rows = _read_jsonl(text, src)
+    elif suffix in {".csv", ".tsv"}:
+        rows = _read_csv(text, src, "\t" if suffix == ".tsv" else ",", text_column, labels_column)
+    else:
+        raise DatasetError(
+            f"dataset {src!r}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl",
+            path=src,
+        )
+    return _build(rows, label_names, text_column, labels_column, id_column, src)
+
+
+def _read_jsonl(text: str, src: str) -> list[Mapping[str, Any]]:
+    rows: list[Mapping[str, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(
+                f"dataset {src!r} line {lineno}: invalid JSON ({exc.msg}); "
+                "each line must be one JSON object",
+                path=src,
+                row=lineno,
+            ) from None
+        if not isinstance(obj, dict):
+            raise DatasetError(
+                f"dataset {src!r} line {lineno}: expected a JSON object, got {type(obj).__name__}",
+                path=src,
+                row=lineno,
+            )
+        rows.append(obj)
+    return rows
+
+
+def _read_csv(text: str, src: str, delimiter: str, *required: str) -> list[Mapping[str, Any]]:
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    header = reader.fieldnames or []
+    for col in required:
+        if col not in header:
+            raise DatasetError(
+                f"dataset {src!r} has no column {col!r} (columns: {', '.join(header) or 'none'}); "
+                "rename the column or pass text_column=/labels_column=",
+                path=src,
+                column=col,
+            )
+    rows: list[Mapping[str, Any]] = []
+    for row in reader:
+        if None in row:
+            rows.append({**row, "__extra__": row.pop(None)})
+        else:
+            rows.append(row)
+    return rows
+
+
+def _parse_labels(value: Any) -> list[str] | str:
+    """Labels from a list or string; a str return value is the reason it failed."""
+    if isinstance(value, list | tuple):
+        if not all(isinstance(v, str) for v in value):
+            return "must be a list of strings"
+        return [v.strip() for v in value]
+    if not isinstance(value, str):
+        return f"must be a list or a delimited string, got {type(value).__name__}"
+    s = value.strip()
+    if s.startswith("["):
+        try:
+            parsed = json.loads(s)
+        except json.JSONDecodeError:
+            return "looks like a JSON list but is not valid JSON"
+        return _parse_labels(parsed)
+    return [p for p in _SPLIT.split(s) if p]
+
+
+def _build(
+    rows: list[Mapping[str, Any]],
+    label_names: Sequence[str] | None,
+    text_column: str,
+    labels_column: str,
+    id_column: str,
+    src: str,
+) -> Dataset:
+    problems: list[tuple[int | None, str, str]] = []
+    lookup = {n.casefold(): n for n in label_names} if label_names is not None else None
+    examples: list[Example] = []
+    first_seen: dict[str, int] = {}
+    for r, row in enumerate(rows, 1):
+        if "__extra__" in row:
+            problems.append(
+                (
+                    r,
+                    "",
+                    f"has {len(row['__extra__'])} more field(s) than the header; "
+                    "quote texts that contain the delimiter",
+                )
+            )
+            continue
+        text = row.get(text_column)
+        if text is None:
+            problems.append((r, text_column, "is missing"))
+            continue
+        if not isinstance(text, str):
+            problems.append((r, text_column, f"must be a string, got {type(text).__name__}"))
+            continue
+        if not text.strip():
+            problems.append((r, text_column, "is empty"))
+            continue
+        labels = _parse_labels(row.get(labels_column, ""))
+        if isinstance(labels, str):
+            problems.append((r, labels_column, labels))
+            continue
+        if not labels:
+            problems.append((r, labels_column, "is empty: every text needs at least one label"))
+            continue
+        canon: list[str] = []
+        for lab in labels:
+            if lookup is None:
+                canon.append(lab)
+            elif lab.casefold() in lookup:
+                canon.append(lookup[lab.casefold()])
+            else:
+                problems.append(
+                    (
+                        r,
+                        labels_column,
+                        f"has unknown label {lab!r} (known: {', '.join(label_names or ())})",
+                    )
+                )
+        key = " ".join(text.split()).casefold()
+        if key in first_seen:
+            problems.append((r, text_column, f"duplicates row {first_seen[key]}; remove one"))
+            continue
+        first_seen[key] = r
+        raw_id = row.get(id_column)
+        ex_id = str(raw_id) if raw_id not in (None, "") else str(r)
+        examples.append(Example(ex_id, text.strip(), tuple(dict.fromkeys(canon))))
+    if problems:
+        shown = "\n".join(
+            f"  row {r}" + (f", column {c!r}" if c else "") + f": {why}"
+            for r, c, why in problems[:_MAX_LISTED]
+        )
+        more = (
+            f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        )
+        first_row, first_col, _ = problems[0]
+        raise DatasetError(
+            f"dataset {src!r} has {len(problems)} invalid row(s) (rows count from 1 after "
+            f"the header):\n{shown}{more}",
+            path=src,
+            row=first_row,
+            column=first_col,
+        )
+    if not examples:
+        raise DatasetError(f"dataset {src!r} has no rows; add examples", path=src)
+    ids = Counter(ex.id for ex in examples)
+    dup_ids = [i for i, c in ids.items() if c > 1]
+    if dup_ids:
+        raise DatasetError(
+            f"dataset {src!r}: ids {dup_ids[:5]} are used more than once; "
+            f"make column {id_column!r} unique",
+            path=src,
+            column=id_column,
+        )
+    names = (
+        tuple(label_names)
+        if label_names is not None
+        else tuple(sorted({lab for ex in examples for lab in ex.labels}))
+    )
+    return Dataset(tuple(examples), names, src)

@@ -1,0 +1,193 @@
+"""Hypothesis properties of the token-path matcher."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from logprob_eval import LogprobEvalError, match_labels
+from logprob_eval.matcher import match_label
+
+LABEL_CHARS = "bcdfghjklm"  # no vowels: labels never contain separator words like "and"
+OTHER_CHARS = "nopqrstvwxyz"  # alternatives built from these can never match a label
+
+logprobs = st.floats(min_value=-30.0, max_value=0.0, allow_nan=False)
+
+
+@st.composite
+def spelled_label(draw: Any) -> tuple[str, list[str]]:
+    pieces = draw(st.lists(st.text(LABEL_CHARS, min_size=1, max_size=4), min_size=1, max_size=5))
+    return "".join(pieces), pieces
+
+
+def other_alts(n_max: int = 6) -> st.SearchStrategy[list[dict[str, Any]]]:
+    return st.lists(
+        st.fixed_dictionaries(
+            {
+                "token": st.text(OTHER_CHARS, min_size=1, max_size=5).map(lambda t: " " + t),
+                "logprob": logprobs,
+            }
+        ),
+        max_size=n_max,
+    )
+
+
+@given(spelled_label(), st.data())
+def test_label_spelled_by_sampled_tokens_scores_their_sum(lab: Any, data: Any) -> None:
+    label, pieces = lab
+    positions = []
+    for i, piece in enumerate(pieces):
+        lp = data.draw(logprobs)
+        token = (" " + piece) if i == 0 else piece
+        alts = data.draw(other_alts())
+        positions.append(
+            {
+                "token": token,
+                "logprob": lp,
+                "top_logprobs": [{"token": token, "logprob": lp}, *alts],
+            }
+        )
+    score = match_label(label, positions)
+    assert score.status == "exact"
+    assert score.logprob == sum(p["logprob"] for p in positions) or math.isclose(
+        score.logprob, sum(p["logprob"] for p in positions), abs_tol=1e-9
+    )
+
+
+token_text = st.text(st.characters(codec="utf-8"), max_size=6)
+stream_position = st.fixed_dictionaries(
+    {"token": token_text, "logprob": logprobs},
+    optional={
+        "top_logprobs": st.lists(
+            st.fixed_dictionaries({"token": token_text, "logprob": logprobs}), max_size=25
+        )
+    },
+)
+labels_strategy = st.lists(
+    st.text(st.characters(codec="utf-8"), min_size=1, max_size=8).filter(lambda s: s.strip()),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda s: s.strip(),
+)
+
+
+@given(labels_strategy, st.lists(stream_position, max_size=12))
+def test_scores_are_at_most_zero_and_never_nan(labels: list[str], positions: list[Any]) -> None:
+    for s in match_labels(labels, positions).values():
+        assert not math.isnan(s.logprob)
+        assert s.logprob <= 0.0
+        assert s.status in {"exact", "upper_bound", "missing"}
+
+
+@given(labels_strategy, st.lists(stream_position, min_size=1, max_size=10), st.data())
+def test_adding_non_matching_alternatives_never_changes_a_score(
+    labels: list[str], positions: list[Any], data: Any
+) -> None:
+    before = match_labels(labels, positions)
+    label_chars = set("".join(labels).casefold())
+    i = data.draw(st.integers(0, len(positions) - 1))
+    target = positions[i]
+    listed = [target["logprob"]] + [a["logprob"] for a in target.get("top_logprobs", [])]
+    floor = min(listed)
+    extra_chars = [c for c in "nopqrstvwxyz0123456789" if c not in label_chars]
+    assume(extra_chars)
+    extra = data.draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "token": st.text(st.sampled_from(extra_chars), min_size=1, max_size=4),
+                    "logprob": st.floats(min_value=floor, max_value=0.0),
+                }
+            ),
+            min_size=1,
+            max_size=5,
+        )
+    )
+    changed = [dict(p) for p in positions]
+    changed[i] = {**target, "top_logprobs": [*target.get("top_logprobs", []), *extra]}
+    after = match_labels(labels, changed)
+    for label in labels:
+        assert after[label].status == before[label].status
+        assert math.isclose(after[label].logprob, before[label].logprob, abs_tol=1e-12)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+loose_position = st.one_of(
+    json_values,
+    st.dictionaries(st.sampled_from(["token", "logprob", "top_logprobs", "bytes"]), json_values),
+    stream_position,
+)
+
+
+@given(
+    st.one_of(labels_strategy, json_values),
+    st.one_of(st.lists(loose_position, max_size=6), json_values),
+)
+def test_only_library_errors_escape(labels: Any, positions: Any) -> None:
+    with contextlib.suppress(LogprobEvalError):
+        match_labels(labels, positions)
+
+
+@given(st.lists(st.text(max_size=4), max_size=5), st.integers(1, 60), st.data())
+def test_huge_top_k_duplicates_and_empty_tokens(tokens: list[str], k: int, data: Any) -> None:
+    pool = [*tokens, "", " ", "Art", " Art", "Art"]
+    positions = [
+        {
+            "token": data.draw(st.sampled_from(pool)),
+            "logprob": data.draw(logprobs),
+            "top_logprobs": [
+                {"token": data.draw(st.sampled_from(pool)), "logprob": data.draw(logprobs)}
+                for _ in range(k)
+            ],
+        }
+        for _ in range(data.draw(st.integers(0, 4)))
+    ]
+    for s in match_labels(["Art", "Sports"], positions).values():
+        assert s.logprob <= 0.0
+        assert not math.isnan(s.logprob)
+
+
+@given(spelled_label(), logprobs, logprobs, st.data())
+def test_prefix_only_alternative_is_never_exact(
+    lab: Any, lp_alt: float, lp_samp: float, data: Any
+) -> None:
+    label, _pieces = lab
+    assume(len(label) >= 2)
+    cut = data.draw(st.integers(1, len(label) - 1))
+    prefix = label[:cut]
+    positions = [
+        {
+            "token": " zz",
+            "logprob": lp_samp,
+            "top_logprobs": [{"token": " " + prefix, "logprob": lp_alt}],
+        },
+        {"token": label[cut:], "logprob": -0.01},  # conditioned on " zz": unusable
+    ]
+    score = match_label(label, positions)
+    assert score.status == "upper_bound"
+    assert math.isclose(score.logprob, lp_alt, abs_tol=1e-12)
+
+
+@given(labels_strategy, st.lists(stream_position, min_size=1, max_size=10))
+def test_exact_scores_follow_a_valid_path(labels: list[str], positions: list[Any]) -> None:
+    """An exact path: consecutive positions, every step but the last one sampled."""
+    for s in match_labels(labels, positions).values():
+        if s.status != "exact":
+            continue
+        steps = s.path
+        assert steps
+        assert [st_.position for st_ in steps] == list(
+            range(steps[0].position, steps[0].position + len(steps))
+        )
+        assert all(step.sampled for step in steps[:-1])
+        assert steps[0].position == s.start
