@@ -6,7 +6,12 @@ Hierarchy::
     ├── ResponseFormatError          an API response is malformed, truncated or lacks logprobs
     ├── ConfigError                  a template, label set or config value is unusable
     │   └── UnknownNameError         a name (template, label set, provider...) is not registered
-    └── DatasetError                 a dataset file or row is unusable
+    ├── DatasetError                 a dataset file or row is unusable
+    └── BackendError                 a model backend failed (``retriable`` says if a retry may help)
+        ├── MissingDependencyError   an optional package is not installed (message: pip line)
+        ├── LogprobsUnsupportedError the model returns no log-probs (reasoning models...)
+        ├── RateLimitedError         HTTP 429 (retriable; ``retry_after`` seconds if sent)
+        └── BackendUnavailableError  5xx, refused or dropped connection, timeout (retriable)
 
 Every message names the offending input, says why it is rejected and how to fix it.
 """
@@ -14,9 +19,14 @@ Every message names the offending input, says why it is rejected and how to fix 
 from __future__ import annotations
 
 __all__ = [
+    "BackendError",
+    "BackendUnavailableError",
     "ConfigError",
     "DatasetError",
     "LogprobEvalError",
+    "LogprobsUnsupportedError",
+    "MissingDependencyError",
+    "RateLimitedError",
     "ResponseFormatError",
     "UnknownNameError",
 ]
@@ -71,3 +81,42 @@ class DatasetError(LogprobEvalError, ValueError):
         self.path = path
         self.row = row
         self.column = column
+
+
+class BackendError(LogprobEvalError, RuntimeError):
+    """A model backend failed. ``backend`` is its ``provider:model`` spec."""
+
+    retriable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.status = status
+        self.retry_after = retry_after
+
+
+class MissingDependencyError(BackendError, ImportError):
+    """An optional dependency is missing; the message holds the exact ``pip install`` line."""
+
+
+class LogprobsUnsupportedError(BackendError):
+    """The model does not return log-probabilities; the eval suite skips such cases."""
+
+
+class RateLimitedError(BackendError):
+    """HTTP 429: retry after ``retry_after`` seconds (when the server said)."""
+
+    retriable = True
+
+
+class BackendUnavailableError(BackendError):
+    """A transient failure: HTTP 5xx, refused or dropped connection, timeout, torn body."""
+
+    retriable = True

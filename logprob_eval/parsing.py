@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ResponseFormatError
@@ -22,6 +23,9 @@ from .records import Alternative, Position
 
 __all__ = [
     "LOGPROB_TOLERANCE",
+    "EchoedToken",
+    "parse_completion_echo",
+    "parse_completion_positions",
     "parse_ollama",
     "parse_openai_chat",
     "parse_position",
@@ -236,3 +240,135 @@ def parse_ollama(response: Any) -> list[Position]:
             'request sets "logprobs": true (and "top_logprobs": 1-20); upgrade Ollama',
         )
     return parse_positions(logprobs, "logprobs", src)
+
+
+def _completion_logprobs(choice: Any, field: str, src: str) -> Mapping[str, Any]:
+    choice = _as_mapping(choice)
+    if not isinstance(choice, Mapping):
+        raise _fail(src, field, "must be an object", "check the response shape")
+    lp = _as_mapping(choice.get("logprobs"))
+    if lp is None:
+        raise _fail(
+            src,
+            f"{field}.logprobs",
+            "is missing or null",
+            "request with logprobs=0..20 (and echo=true for teacher-forced scoring); "
+            "llama.cpp's own server has no echo: use `logprob-eval serve` or vLLM",
+        )
+    if not isinstance(lp, Mapping):
+        raise _fail(src, f"{field}.logprobs", "must be an object", "check the response shape")
+    tokens = lp.get("tokens")
+    if not isinstance(tokens, list):
+        raise _fail(
+            src,
+            f"{field}.logprobs.tokens",
+            "is missing or not a list",
+            "check that the server returns legacy completions logprobs",
+        )
+    for key in ("token_logprobs", "text_offset"):
+        value = lp.get(key)
+        if not isinstance(value, list) or len(value) != len(tokens):
+            raise _fail(
+                src,
+                f"{field}.logprobs.{key}",
+                f"must be a list as long as tokens ({len(tokens)})",
+                "the body looks truncated or malformed; retry or re-record",
+            )
+    return lp
+
+
+def parse_completion_positions(response: Any, index: int = 0) -> list[Position]:
+    """Generated positions of ``choices[index]`` of a legacy ``/v1/completions`` response.
+
+    ``top_logprobs`` there is a list of ``{token: logprob}`` dicts (one per position).
+    """
+    src = "OpenAI completions"
+    response = _as_mapping(response)
+    choices = response.get("choices") if isinstance(response, Mapping) else None
+    if not isinstance(choices, list) or len(choices) <= index:
+        raise _fail(src, "choices", f"has no choice {index}", "pass a complete response")
+    field = f"choices[{index}]"
+    lp = _completion_logprobs(choices[index], field, src)
+    tops = lp.get("top_logprobs") or [None] * len(lp["tokens"])
+    if not isinstance(tops, list) or len(tops) != len(lp["tokens"]):
+        raise _fail(
+            src,
+            f"{field}.logprobs.top_logprobs",
+            "must be a list as long as tokens",
+            "the body looks truncated or malformed",
+        )
+    out: list[Position] = []
+    for j, tok in enumerate(lp["tokens"]):
+        top = tops[j] or {}
+        if not isinstance(top, Mapping):
+            raise _fail(
+                src,
+                f"{field}.logprobs.top_logprobs[{j}]",
+                "must be an object",
+                "check the response shape",
+            )
+        out.append(
+            parse_position(
+                {
+                    "token": tok,
+                    "logprob": lp["token_logprobs"][j],
+                    "top_logprobs": [{"token": t, "logprob": v} for t, v in top.items()],
+                },
+                f"{field}.logprobs[{j}]",
+                src,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class EchoedToken:
+    """One echoed prompt token: its text, character offset and log-prob (None if unknown)."""
+
+    token: str
+    offset: int
+    logprob: float | None
+
+
+def parse_completion_echo(response: Any) -> dict[int, tuple[str, list[EchoedToken]]]:
+    """Echoed text and tokens of every choice of a ``/v1/completions`` response, by index."""
+    src = "OpenAI completions"
+    response = _as_mapping(response)
+    if not isinstance(response, Mapping):
+        raise _fail(
+            src,
+            "<root>",
+            f"must be a JSON object, got {type(response).__name__}",
+            "pass the decoded JSON body of /v1/completions",
+        )
+    choices = response.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise _fail(src, "choices", "is missing or empty", "pass a complete response")
+    out: dict[int, tuple[str, list[EchoedToken]]] = {}
+    for i, choice in enumerate(choices):
+        field = f"choices[{i}]"
+        lp = _completion_logprobs(choice, field, src)
+        choice = _as_mapping(choice)
+        index = choice.get("index", i)
+        text = choice.get("text")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise _fail(src, f"{field}.index", "must be an integer", "check the response shape")
+        if not isinstance(text, str):
+            raise _fail(src, f"{field}.text", "must be a string", "check the response shape")
+        toks: list[EchoedToken] = []
+        for j, tok in enumerate(lp["tokens"]):
+            off = lp["text_offset"][j]
+            if not isinstance(off, int) or isinstance(off, bool) or off < 0:
+                raise _fail(
+                    src,
+                    f"{field}.logprobs.text_offset[{j}]",
+                    "must be a non-negative integer",
+                    "check the response shape",
+                )
+            raw = lp["token_logprobs"][j]
+            value = (
+                None if raw is None else _logprob(raw, f"{field}.logprobs.token_logprobs[{j}]", src)
+            )
+            toks.append(EchoedToken(_token(tok, f"{field}.logprobs.tokens[{j}]", src), off, value))
+        out[index] = (text, toks)
+    return out

@@ -1,0 +1,151 @@
+"""The official ``openai`` SDK behind every OpenAI-protocol backend: client and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import (
+    BackendError,
+    BackendUnavailableError,
+    LogprobsUnsupportedError,
+    RateLimitedError,
+)
+from ..redact import redact
+
+__all__ = ["call_json", "make_client"]
+
+
+def make_client(spec: str, *, base_url: str | None, api_key: str | None, timeout: float) -> Any:
+    """An ``openai.OpenAI`` client with SDK retries off: retries are ours, and during
+    cassette replay a miss must fail at once, not after back-off."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - openai is a core dependency
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"{spec} needs the openai SDK: pip install 'openai>=1.40'", backend=spec
+        ) from None
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not key:
+        if base_url is None:
+            raise BackendError(
+                f"{spec}: no API key; set OPENAI_API_KEY (or replay recorded cassettes, "
+                "which need no key)",
+                backend=spec,
+            )
+        key = "not-needed"  # OpenAI-compatible servers on loopback take any key
+    return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+
+
+def _server_message(body: Any, text: str) -> tuple[str, str]:
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message", "")), str(err.get("code") or err.get("type") or "")
+    if isinstance(err, str):
+        return err, ""
+    return text[:300], ""
+
+
+def _map_error(exc: Exception, spec: str, base_url: str, timeout: float) -> BackendError:
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return BackendUnavailableError(
+            f"{spec}: no answer from {base_url} within {timeout:g}s (timeout); raise timeout= "
+            "or lower concurrency",
+            backend=spec,
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = redact(str(exc.__cause__ or exc))[:200]
+        return BackendUnavailableError(
+            f"{spec}: cannot reach {base_url} ({cause}); start the server or check the URL",
+            backend=spec,
+        )
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        try:
+            body = exc.response.json()
+        except Exception:
+            body = None
+        message, code = _server_message(body, exc.response.text)
+        message = redact(message)
+        head = f"{spec}: HTTP {status}"
+        if status == 400 and ("logprobs" in message.lower() or code == "unsupported_parameter"):
+            return LogprobsUnsupportedError(
+                f"logprobs unsupported for {spec}: {message}; reasoning models (o-series, "
+                "gpt-5 family) return no log-probs, pick a chat model such as gpt-4.1-mini",
+                backend=spec,
+                status=status,
+            )
+        if status in (401, 403):
+            return BackendError(
+                f"{head}: authentication failed ({message}); set OPENAI_API_KEY to a valid key",
+                backend=spec,
+                status=status,
+            )
+        if status == 404:
+            return BackendError(
+                f"{head}: not found ({message}); check the model name and the base URL",
+                backend=spec,
+                status=status,
+            )
+        if status == 429:
+            retry_after = _retry_after(exc.response.headers.get("retry-after"))
+            return RateLimitedError(
+                f"{head}: rate limited ({message}); retry later or lower concurrency",
+                backend=spec,
+                status=status,
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            return BackendUnavailableError(
+                f"{head}: server error ({message}); retry, or check the server's log",
+                backend=spec,
+                status=status,
+            )
+        return BackendError(
+            f"{head}: request rejected ({message}); fix the request parameters",
+            backend=spec,
+            status=status,
+        )
+    return BackendError(f"{spec}: {type(exc).__name__}: {redact(str(exc))[:300]}", backend=spec)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def call_json(spec: str, client: Any, create: Callable[..., Any], payload: dict[str, Any]) -> Any:
+    """Send through the SDK's raw-response path and decode the JSON body ourselves, so a
+    torn or non-JSON body is a typed, retriable error rather than an SDK crash."""
+    import openai
+
+    base_url = str(client.base_url)
+    try:
+        raw = create(**payload)
+        text = raw.http_response.text
+    except openai.OpenAIError as exc:
+        raise _map_error(exc, spec, base_url, client.timeout) from None
+    except Exception as exc:  # httpx2 read errors surfacing outside the SDK's mapping
+        raise BackendUnavailableError(
+            f"{spec}: connection to {base_url} failed while reading the answer "
+            f"({type(exc).__name__}); retry",
+            backend=spec,
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BackendUnavailableError(
+            f"{spec}: the server's answer is not valid JSON ({exc.msg} at char {exc.pos} of "
+            f"{len(text)}: truncated or malformed); retry, or check the server",
+            backend=spec,
+        ) from None

@@ -1,0 +1,86 @@
+"""The one backend interface every provider implements."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from ..cache import ResponseCache, request_key
+from ..errors import ResponseFormatError
+from ..records import LabelScore, Method
+
+__all__ = ["Backend"]
+
+
+class Backend(ABC):
+    """Scores label phrases for a prompt. Subclasses implement :meth:`score` only.
+
+    ``request_count`` counts requests that really went out (cache hits excluded).
+    """
+
+    provider: ClassVar[str]
+    methods: ClassVar[tuple[Method, ...]]
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        method: Method,
+        cache: ResponseCache | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        if method not in self.methods:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"{self.provider}:{model}: method={method!r} is not available; "
+                f"use one of {', '.join(self.methods)}"
+            )
+        self.model = model
+        self.method: Method = method
+        self.cache = cache
+        self.timeout = timeout
+        self.request_count = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def spec(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @abstractmethod
+    def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+        """Score every label phrase for one prompt."""
+
+    def close(self) -> None:
+        """Release clients, servers and connections."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec} method={self.method}>"
+
+    # helpers for subclasses -------------------------------------------------------------
+
+    def _request(self, endpoint: str, payload: dict[str, Any], send: Callable[[], Any]) -> Any:
+        """``send()`` through the response cache; counts real requests."""
+        key = request_key(self.spec, endpoint, payload) if self.cache is not None else ""
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        with self._count_lock:
+            self.request_count += 1
+        body = send()
+        if self.cache is not None:
+            self.cache.put(key, body)
+        return body
+
+    def _format_error(self, exc: ResponseFormatError) -> ResponseFormatError:
+        """The parser's error with this backend and model named in front."""
+        return ResponseFormatError(f"{self.spec}: {exc}", field=exc.field, source=exc.source)

@@ -1,0 +1,206 @@
+"""OpenAI-compatible ``/v1/completions`` servers (vLLM, ``logprob-eval serve``).
+
+``exact`` method: teacher-forced log P(label | prompt). Every label is appended to the
+prompt, all of a text's labels go in one request as a list of prompts, the server echoes
+the prompt log-probs (``echo=true, max_tokens=0, logprobs=0``) and the label's own tokens
+are found by text offsets. A token that straddles the prompt/label boundary is included
+and flagged in the score's note.
+
+``generation`` method: one completion with ``logprobs=top_logprobs`` read by the matcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from ..errors import ConfigError, ResponseFormatError
+from ..matcher import match_labels
+from ..parsing import EchoedToken, parse_completion_echo, parse_completion_positions
+from ..records import LabelScore, Method, PathStep
+from ._openai_client import call_json, make_client
+from .base import Backend
+
+__all__ = ["Normalize", "OpenAICompatibleBackend", "label_continuation"]
+
+Normalize = Literal["none", "token", "byte"]
+_OPENERS = "\"'([{<`“‘"
+
+
+def label_continuation(prompt: str, phrase: str) -> str:
+    """The text appended to ``prompt`` for ``phrase``: a space unless the prompt already
+    ends in whitespace or an opening quote/bracket (``{"topic": "`` + ``Sports``)."""
+    if not prompt or prompt[-1].isspace() or prompt[-1] in _OPENERS:
+        return phrase
+    return " " + phrase
+
+
+class OpenAICompatibleBackend(Backend):
+    """``openai-compatible:NAME@http://host:port/v1``."""
+
+    provider = "openai-compatible"
+    methods: tuple[Method, ...] = ("exact", "generation")
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        method: Method = "exact",
+        api_key: str | None = None,
+        normalize: Normalize = "none",
+        top_logprobs: int = 20,
+        max_tokens: int = 16,
+        batch_prompts: bool = True,
+        timeout: float = 60.0,
+        match_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model, method=method, timeout=timeout, **kwargs)
+        if normalize not in ("none", "token", "byte"):
+            raise ConfigError(f"normalize={normalize!r} must be 'none', 'token' or 'byte'")
+        if not 0 <= top_logprobs <= 20:
+            raise ConfigError(f"top_logprobs={top_logprobs!r} must be between 0 and 20")
+        self.base_url = base_url
+        self.normalize: Normalize = normalize
+        self.top_logprobs = top_logprobs
+        self.max_tokens = max_tokens
+        self.batch_prompts = batch_prompts
+        self.match_options = dict(match_options or {})
+        self._client = make_client(self.spec, base_url=base_url, api_key=api_key, timeout=timeout)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.provider}:{self.model}@{self.base_url}"
+
+    # payloads (public so tests and the cassette layer can see exactly what is sent) ------
+
+    def exact_payload(self, prompts: list[str]) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "prompt": prompts if len(prompts) != 1 else prompts[0],
+            "echo": True,
+            "logprobs": 0,
+            "max_tokens": 0,
+            "temperature": 0,
+        }
+
+    def generation_payload(self, prompt: str) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "prompt": prompt,
+            "logprobs": self.top_logprobs,
+            "max_tokens": self.max_tokens,
+            "temperature": 0,
+        }
+
+    def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+        if self.method == "generation":
+            return self._score_generation(prompt, labels)
+        return self._score_exact(prompt, labels)
+
+    def _send(self, payload: dict[str, Any]) -> Any:
+        create = self._client.completions.with_raw_response.create
+        return self._request(
+            "completions", payload, lambda: call_json(self.spec, self._client, create, payload)
+        )
+
+    def _score_generation(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+        body = self._send(self.generation_payload(prompt))
+        try:
+            positions = parse_completion_positions(body)
+        except ResponseFormatError as exc:
+            raise self._format_error(exc) from None
+        return match_labels(labels, positions, **self.match_options)
+
+    def _score_exact(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+        labels = list(labels)
+        if len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
+            raise ConfigError(f"labels {labels!r} must be distinct non-empty strings")
+        fulls = [prompt + label_continuation(prompt, lab) for lab in labels]
+        groups = [fulls] if self.batch_prompts else [[f] for f in fulls]
+        echoed: list[tuple[str, list[EchoedToken]]] = []
+        for group in groups:
+            body = self._send(self.exact_payload(group))
+            try:
+                parsed = parse_completion_echo(body)
+            except ResponseFormatError as exc:
+                raise self._format_error(exc) from None
+            missing = [i for i in range(len(group)) if i not in parsed]
+            if missing:
+                raise self._format_error(
+                    ResponseFormatError(
+                        f"response has {len(parsed)} choices for {len(group)} prompts (missing "
+                        f"index {missing[0]}); the server must accept a list of prompts, or "
+                        "set batch_prompts=False",
+                        field="choices",
+                    )
+                )
+            echoed.extend(parsed[i] for i in range(len(group)))
+        return {
+            lab: self._label_score(lab, prompt, full, *echo)
+            for lab, full, echo in zip(labels, fulls, echoed, strict=True)
+        }
+
+    def _label_score(
+        self, label: str, prompt: str, full: str, text: str, tokens: list[EchoedToken]
+    ) -> LabelScore:
+        if not text.startswith(full):
+            raise self._format_error(
+                ResponseFormatError(
+                    f"echoed text does not start with the prompt sent for label {label!r} "
+                    f"(got {text[:60]!r}...); the server must support echo=true",
+                    field="choices[].text",
+                )
+            )
+        boundary, end = len(prompt), len(full)
+        steps: list[PathStep] = []
+        total = 0.0
+        straddles = False
+        for j, tok in enumerate(tokens):
+            t_end = tok.offset + len(tok.token)
+            if t_end <= boundary or tok.offset >= end:
+                continue
+            if tok.logprob is None:
+                raise self._format_error(
+                    ResponseFormatError(
+                        f"label {label!r}: token {j} ({tok.token!r}) has no log-prob; the "
+                        "server must return prompt log-probs with echo=true",
+                        field=f"choices[].logprobs.token_logprobs[{j}]",
+                    )
+                )
+            straddles |= tok.offset < boundary
+            steps.append(PathStep(j, tok.token, tok.logprob, True))
+            total += tok.logprob
+        if not steps:
+            raise self._format_error(
+                ResponseFormatError(
+                    f"label {label!r}: no echoed token covers the label text; the server's "
+                    "text_offset values are inconsistent with its text",
+                    field="choices[].logprobs.text_offset",
+                )
+            )
+        notes = []
+        if straddles:
+            notes.append("first token straddles the prompt/label boundary")
+        value = total
+        if self.normalize == "token":
+            value = total / len(steps)
+            notes.append(f"per-token mean over {len(steps)} tokens")
+        elif self.normalize == "byte":
+            n_bytes = max(1, len(full[boundary:].encode("utf-8")))
+            value = total / n_bytes
+            notes.append(f"per-byte mean over {n_bytes} bytes")
+        return LabelScore(
+            label,
+            min(0.0, value),
+            "exact",
+            "exact",
+            tuple(steps),
+            0,
+            (full[boundary:],),
+            "; ".join(notes),
+        )
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,29 @@
+"""Keep secrets out of messages, logs, reports and cassettes."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["KEY_PATTERN", "SECRET_HEADERS", "redact"]
+
+KEY_PATTERN = re.compile(
+    r"(sk-[A-Za-z0-9_\-*]{8,}|Bearer\s+[A-Za-z0-9._\-~+/]{8,}=*|"
+    r"(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,})"
+)
+"""Key-shaped strings: OpenAI-style ``sk-...`` keys, bearer tokens, ``api_key=...`` pairs."""
+
+SECRET_HEADERS: tuple[str, ...] = (
+    "authorization",
+    "api-key",
+    "x-api-key",
+    "openai-organization",
+    "openai-project",
+    "cookie",
+    "set-cookie",
+)
+"""Request and response headers that never reach a cassette (compared lower-case)."""
+
+
+def redact(text: str) -> str:
+    """``text`` with every key-shaped substring replaced by ``[REDACTED]``."""
+    return KEY_PATTERN.sub("[REDACTED]", text)

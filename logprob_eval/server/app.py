@@ -1,0 +1,437 @@
+"""An OpenAI-compatible HTTP server for the local model (``logprob-eval serve``).
+
+Endpoints: ``GET /v1/models``; ``POST /v1/completions`` (``prompt`` string or list,
+``echo``, ``logprobs`` 0-20, ``max_tokens`` >= 0, ``temperature``, ``stop``, ``seed``);
+``POST /v1/chat/completions`` (``messages``, ``logprobs``, ``top_logprobs`` 0-20,
+``max_tokens``/``max_completion_tokens``). Bad requests get OpenAI-shaped error bodies
+with proper status codes. The request log holds method, path, status and time, never
+headers. Standard library only: one model, one lock, threads for the sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..errors import ConfigError
+from .engine import Engine, Step
+
+__all__ = ["RequestError", "make_server"]
+
+_DIGITS = 6  # log-probs are rounded to 1e-6 in responses: compact cassettes, no lost signal
+
+
+class RequestError(Exception):
+    """Turned into an OpenAI-shaped error response."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        kind: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.status, self.param, self.code, self.kind = status, param, code, kind
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": str(self),
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def _int(body: dict[str, Any], key: str, default: int | None, lo: int, hi: int) -> int | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise RequestError(
+            400,
+            f"'{key}' must be an integer from {lo} to {hi}, got {value!r}",
+            param=key,
+            code="invalid_value",
+        )
+    return value
+
+
+def _temperature(body: dict[str, Any]) -> float:
+    t = body.get("temperature", 1.0)
+    if t is None:
+        return 1.0
+    if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 2:
+        raise RequestError(
+            400,
+            f"'temperature' must be a number from 0 to 2, got {t!r}",
+            param="temperature",
+            code="invalid_value",
+        )
+    return float(t)
+
+
+def _stop(body: dict[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop) and len(stop) <= 4:
+        return stop
+    raise RequestError(
+        400,
+        "'stop' must be a string or a list of up to 4 strings",
+        param="stop",
+        code="invalid_value",
+    )
+
+
+class _Handler:
+    """The request logic, separate from the socket plumbing (tested directly)."""
+
+    def __init__(self, engine: Engine, model_name: str) -> None:
+        self.engine = engine
+        self.model_name = model_name
+
+    def _check_model(self, body: dict[str, Any]) -> None:
+        model = body.get("model")
+        if not isinstance(model, str):
+            raise RequestError(400, "'model' is required (a string)", param="model")
+        if model != self.model_name:
+            raise RequestError(
+                404,
+                f"The model '{model}' does not exist; this server serves '{self.model_name}'",
+                param="model",
+                code="model_not_found",
+            )
+
+    def _r(self, x: float) -> float:
+        return round(x, _DIGITS)
+
+    def _text(self, tok: int) -> str:
+        return self.engine.piece(tok).decode("utf-8", errors="replace")
+
+    def models(self) -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {"id": self.model_name, "object": "model", "created": 0, "owned_by": "logprob-eval"}
+            ],
+        }
+
+    def completions(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._check_model(body)
+        prompt = body.get("prompt")
+        prompts = [prompt] if isinstance(prompt, str) else prompt
+        if (
+            not isinstance(prompts, list)
+            or not prompts
+            or not all(isinstance(p, str) for p in prompts)
+        ):
+            raise RequestError(
+                400,
+                "'prompt' must be a string or a non-empty list of strings",
+                param="prompt",
+                code="invalid_value",
+            )
+        if body.get("n", 1) != 1 or body.get("stream"):
+            raise RequestError(400, "only n=1 and stream=false are supported", param="n")
+        echo = body.get("echo", False)
+        if not isinstance(echo, bool):
+            raise RequestError(400, "'echo' must be a boolean", param="echo")
+        k = _int(body, "logprobs", None, 0, 20)
+        max_tokens = _int(body, "max_tokens", 16, 0, self.engine.n_ctx)
+        assert max_tokens is not None
+        temperature, stop = _temperature(body), _stop(body)
+        seed = _int(body, "seed", None, 0, 2**63 - 1)
+        choices, n_prompt, n_gen = [], 0, 0
+        with self.engine.lock:
+            for i, p in enumerate(prompts):
+                tokens = self._tokens(p)
+                n_prompt += len(tokens) - 1
+                echoed = (
+                    self.engine.prompt_logprobs(tokens, k or 0) if echo and k is not None else []
+                )
+                steps, finish = (
+                    self.engine.generate(
+                        tokens,
+                        max_tokens=max_tokens,
+                        top_k=k or 0,
+                        temperature=temperature,
+                        seed=seed,
+                        stop=stop,
+                    )
+                    if max_tokens
+                    else ([], "length")
+                )
+                n_gen += len(steps)
+                gen_text = b"".join(self.engine.piece(s.token) for s in steps).decode(
+                    "utf-8", errors="replace"
+                )
+                text = (p if echo else "") + gen_text
+                logprobs = None
+                if k is not None:
+                    logprobs = self._legacy_logprobs(p, tokens, echoed, steps, k, echo)
+                choices.append(
+                    {"index": i, "text": text, "logprobs": logprobs, "finish_reason": finish}
+                )
+        return {
+            "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": self.model_name,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": n_prompt,
+                "completion_tokens": n_gen,
+                "total_tokens": n_prompt + n_gen,
+            },
+        }
+
+    def _tokens(self, text: str) -> list[int]:
+        tokens = self.engine.tokenize(text)
+        if len(tokens) > self.engine.n_ctx:
+            raise RequestError(
+                400,
+                f"This model's maximum context length is {self.engine.n_ctx}"
+                f" tokens, but the prompt has {len(tokens)}",
+                param="prompt",
+                code="context_length_exceeded",
+            )
+        return tokens
+
+    def _offsets(self, prompt: str, tokens: Sequence[int]) -> list[int]:
+        """Character offset of each prompt token after BOS, in ``prompt``."""
+        pieces = [self.engine.piece(t) for t in tokens[1:]]
+        data = prompt.encode("utf-8")
+        if b"".join(pieces) == data:
+            char_at = [0] * (len(data) + 1)
+            pos = 0
+            for ci, ch in enumerate(prompt):
+                n = len(ch.encode("utf-8"))
+                for b in range(n):
+                    char_at[pos + b] = ci
+                pos += n
+            char_at[len(data)] = len(prompt)
+            out, byte = [], 0
+            for p in pieces:
+                out.append(char_at[byte])
+                byte += len(p)
+            return out
+        # tokenizer does not round-trip piece by piece: measure detokenized prefixes
+        return [
+            len(
+                bytes(self.engine.llm.detokenize(list(tokens[1 : j + 1]))).decode(
+                    "utf-8", errors="ignore"
+                )
+            )
+            for j in range(len(pieces))
+        ]
+
+    def _legacy_logprobs(
+        self,
+        prompt: str,
+        tokens: list[int],
+        echoed: list[Step],
+        steps: list[Step],
+        k: int,
+        echo: bool,
+    ) -> dict[str, Any]:
+        toks: list[str] = []
+        lps: list[float | None] = []
+        tops: list[dict[str, float] | None] = []
+        offs: list[int] = []
+        if echo:
+            offs.extend(self._offsets(prompt, tokens))
+            for s in echoed:
+                toks.append(self._text(s.token))
+                lps.append(self._r(s.logprob))
+                tops.append(self._top_dict(s) if k else None)
+        base = len(prompt) if echo else 0
+        for s in steps:
+            offs.append(base)
+            text = self._text(s.token)
+            base += len(text)
+            toks.append(text)
+            lps.append(self._r(s.logprob))
+            tops.append(self._top_dict(s) if k else None)
+        return {
+            "tokens": toks,
+            "token_logprobs": lps,
+            "top_logprobs": tops if k else None,
+            "text_offset": offs,
+        }
+
+    def _top_dict(self, s: Step) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for tok, lp in s.top:
+            text = self._text(tok)
+            if text not in out:  # two ids decoding alike: keep the likelier (listed first)
+                out[text] = self._r(lp)
+        return out
+
+    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._check_model(body)
+        messages = body.get("messages")
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages)
+        ):
+            raise RequestError(
+                400,
+                "'messages' must be a non-empty list of {role, content} "
+                "objects with string content",
+                param="messages",
+            )
+        want = body.get("logprobs", False)
+        if not isinstance(want, bool):
+            raise RequestError(400, "'logprobs' must be a boolean", param="logprobs")
+        k = _int(body, "top_logprobs", 0, 0, 20) or 0
+        if k and not want:
+            raise RequestError(
+                400, "'top_logprobs' requires 'logprobs': true", param="top_logprobs"
+            )
+        mt = body.get("max_completion_tokens", body.get("max_tokens", 16))
+        max_tokens = _int({"max_tokens": mt}, "max_tokens", 16, 1, self.engine.n_ctx) or 16
+        # a base model has no chat format: the conversation is its contents, one per paragraph
+        prompt = "\n\n".join(m["content"] for m in messages)
+        with self.engine.lock:
+            tokens = self._tokens(prompt)
+            steps, finish = self.engine.generate(
+                tokens,
+                max_tokens=max_tokens,
+                top_k=k,
+                temperature=_temperature(body),
+                seed=_int(body, "seed", None, 0, 2**63 - 1),
+                stop=_stop(body),
+            )
+            content = b"".join(self.engine.piece(s.token) for s in steps).decode(
+                "utf-8", errors="replace"
+            )
+            logprobs = None
+            if want:
+                logprobs = {"content": [self._chat_entry(s) for s in steps], "refusal": None}
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model_name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "logprobs": logprobs,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(tokens) - 1,
+                "completion_tokens": len(steps),
+                "total_tokens": len(tokens) - 1 + len(steps),
+            },
+        }
+
+    def _chat_entry(self, s: Step) -> dict[str, Any]:
+        piece = self.engine.piece(s.token)
+        return {
+            "token": self._text(s.token),
+            "logprob": self._r(s.logprob),
+            "bytes": list(piece),
+            "top_logprobs": [
+                {
+                    "token": self._text(t),
+                    "logprob": self._r(lp),
+                    "bytes": list(self.engine.piece(t)),
+                }
+                for t, lp in s.top
+            ],
+        }
+
+
+def make_server(
+    engine: Engine, model_name: str, host: str = "127.0.0.1", port: int = 0, *, log: Any = None
+) -> ThreadingHTTPServer:
+    """A ready-to-``serve_forever`` HTTP server for ``engine``."""
+    logic = _Handler(engine, model_name)
+    stream = log if log is not None else sys.stderr
+    routes = {
+        ("GET", "/v1/models"): lambda body: logic.models(),
+        ("POST", "/v1/completions"): logic.completions,
+        ("POST", "/v1/chat/completions"): logic.chat,
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _send(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self, method: str) -> None:
+            start = time.perf_counter()
+            path = self.path.split("?", 1)[0].rstrip("/")
+            status = 200
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                route = routes.get((method, path))
+                if route is None:
+                    if any(p == path for _, p in routes):
+                        raise RequestError(405, f"method {method} not allowed on {path}")
+                    raise RequestError(
+                        404,
+                        f"unknown endpoint {method} {path}; this server has "
+                        "/v1/models, /v1/completions, /v1/chat/completions",
+                        code="not_found",
+                    )
+                body: dict[str, Any] = {}
+                if method == "POST":
+                    try:
+                        body = json.loads(raw or b"null")
+                    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                        raise RequestError(400, f"request body is not valid JSON: {exc}") from None
+                    if not isinstance(body, dict):
+                        raise RequestError(400, "request body must be a JSON object")
+                result = route(body)
+            except RequestError as exc:
+                status = exc.status
+                result = exc.body()
+            except ConfigError as exc:
+                status, result = 400, RequestError(400, str(exc)).body()
+            except Exception as exc:  # keep serving; say what broke
+                status = 500
+                result = RequestError(
+                    500, f"internal error: {type(exc).__name__}: {exc}", kind="server_error"
+                ).body()
+            self._send(status, result)
+            print(
+                f"{method} {path} {status} {time.perf_counter() - start:.3f}s",
+                file=stream,
+                flush=True,
+            )
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def log_message(self, format: str, *args: Any) -> None:  # our own log line instead
+            pass
+
+    return ThreadingHTTPServer((host, port), Handler)
