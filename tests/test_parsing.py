@@ -13,57 +13,7 @@ from hypothesis import strategies as st
 from logprob_eval import ResponseFormatError, parse_ollama, parse_openai_chat, parse_positions
 from logprob_eval.errors import LogprobEvalError
 
-OPENAI_CHAT: dict[str, Any] = {
-    "id": "chatcmpl-doc-example",
-    "object": "chat.completion",
-    "model": "gpt-4.1-mini",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "Sports"},
-            "logprobs": {
-                "content": [
-                    {
-                        "token": "Sports",
-                        "logprob": -0.01,
-                        "bytes": [83, 112, 111, 114, 116, 115],
-                        "top_logprobs": [
-                            {
-                                "token": "Sports",
-                                "logprob": -0.01,
-                                "bytes": [83, 112, 111, 114, 116, 115],
-                            },
-                            {
-                                "token": "Health",
-                                "logprob": -4.7,
-                                "bytes": [72, 101, 97, 108, 116, 104],
-                            },
-                        ],
-                    },
-                ],
-                "refusal": None,
-            },
-            "finish_reason": "stop",
-        }
-    ],
-}
-
-OLLAMA_GENERATE: dict[str, Any] = {
-    "model": "llama3.2",
-    "response": "Sports",
-    "done": True,
-    "logprobs": [
-        {
-            "token": "Sports",
-            "logprob": -0.02,
-            "bytes": [83, 112, 111, 114, 116, 115],
-            "top_logprobs": [
-                {"token": "Sports", "logprob": -0.02},
-                {"token": "Travel", "logprob": -4.1},
-            ],
-        },
-    ],
-}
+from .api_bodies import OLLAMA_GENERATE, OPENAI_CHAT
 
 
 def test_openai_chat_shape():

@@ -53,7 +53,7 @@ class Backend(ABC):
     def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
         """Score every label phrase for one prompt."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release clients, servers and connections."""
 
     def __enter__(self) -> Backend:
