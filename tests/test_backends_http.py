@@ -301,8 +301,8 @@ def test_exact_scores_sum_label_tokens_by_offset(httpserver):
     head_lps = [-9.0, -1.0, -2.0, -3.0, -1.0, -4.0, -0.5]
     body = completion_echo(
         [prompt + " Sports", prompt + " Health", prompt + " Art"],
-        [head + [" Sp", "orts"], head + [" Health"], head + [" Art"]],
-        [head_lps + [-0.5, -0.25], head_lps + [-3.0], head_lps + [-6.0]],
+        [[*head, " Sp", "orts"], [*head, " Health"], [*head, " Art"]],
+        [[*head_lps, -0.5, -0.25], [*head_lps, -3.0], [*head_lps, -6.0]],
     )
     httpserver.expect_request("/v1/completions").respond_with_json(body)
     with get_backend(f"openai-compatible:m@{httpserver.url_for('/v1')}") as b:
@@ -351,7 +351,7 @@ def test_exact_missing_choice_and_missing_echo(httpserver):
     no_lp["choices"][0]["logprobs"] = None
     httpserver.expect_request("/v1/completions").respond_with_json(no_lp)
     with get_backend(f"openai-compatible:m@{httpserver.url_for('/v1')}") as b:
-        with pytest.raises(ResponseFormatError, match="llama.cpp's own server has no echo"):
+        with pytest.raises(ResponseFormatError, match=r"llama\.cpp's own server has no echo"):
             b.score(prompt, ["Sports"])
 
 

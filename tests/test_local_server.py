@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="install the [local] extra: pip install -e '.[local]'")
 
-import requests  # noqa: E402
+import requests
 
-from logprob_eval.backends import get_backend  # noqa: E402
-from logprob_eval.prompts import LABEL_SETS, TEMPLATES  # noqa: E402
-from logprob_eval.server.app import RequestError, _Handler  # noqa: E402
-from logprob_eval.server.engine import Engine, resolve_model_path  # noqa: E402
+from logprob_eval.backends import get_backend
+from logprob_eval.prompts import LABEL_SETS, TEMPLATES
+from logprob_eval.server.app import RequestError, _Handler
+from logprob_eval.server.engine import Engine, resolve_model_path
 
 MODEL = "gemma-3-270m"
 TEXT = "The striker scored twice in the final ten minutes to win the derby."
