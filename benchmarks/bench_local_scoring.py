@@ -35,8 +35,9 @@ BASELINE_LABELS = int(os.environ.get("BENCH_BASELINE_LABELS", "2"))
 def baseline_per_label(prompts: list[str]) -> float:
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(resolve_model_path(MODEL)), n_ctx=1024, logits_all=True,
-                verbose=False)
+    llm = Llama(
+        model_path=str(resolve_model_path(MODEL)), n_ctx=1024, logits_all=True, verbose=False
+    )
     start = time.perf_counter()
     for p in prompts:
         llm.create_completion(p, echo=True, logprobs=1, max_tokens=1, temperature=0)
@@ -63,9 +64,26 @@ def latency_bound_rates(n_jobs: int, delay: float = 0.05) -> dict[int, float]:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    body = json.dumps({"choices": [{"index": 0, "logprobs": {"content": [
-        {"token": "Sports", "logprob": -0.1, "top_logprobs": [
-            {"token": "Sports", "logprob": -0.1}, {"token": "Health", "logprob": -3.0}]}]}}]}
+    body = json.dumps(
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "logprobs": {
+                        "content": [
+                            {
+                                "token": "Sports",
+                                "logprob": -0.1,
+                                "top_logprobs": [
+                                    {"token": "Sports", "logprob": -0.1},
+                                    {"token": "Health", "logprob": -3.0},
+                                ],
+                            }
+                        ]
+                    },
+                }
+            ]
+        }
     ).encode()
 
     class Slow(BaseHTTPRequestHandler):
@@ -102,8 +120,10 @@ def main() -> None:
     ds = load_dataset("topics").sample(N_TEXTS, seed=7)
     ls = LABEL_SETS["normal"]
     tpl = TEMPLATES["simple"]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; model {MODEL}; {len(ds)} texts x {len(ls.phrases)} labels")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; model {MODEL}; {len(ds)} texts x {len(ls.phrases)} labels"
+    )
 
     with LocalServer(MODEL, n_ctx=1024) as srv:
         spec = f"openai-compatible:{MODEL}@{srv.base_url}"
@@ -128,16 +148,24 @@ def main() -> None:
     base = baseline_per_label([full[0][i] for i in range(BASELINE_LABELS)])
 
     print(f"exact method: {reqs / len(ds):.1f} request(s) per text (all labels in one list)")
-    print(f"prefix reuse: {evaluated} tokens evaluated instead of {naive} "
-          f"({naive / evaluated:.1f}x fewer)")
-    print(f"throughput: sequential {rates[1]:.2f} jobs/s, concurrency {DEFAULT_CONCURRENCY} "
-          f"{rates[DEFAULT_CONCURRENCY]:.2f} jobs/s "
-          f"({rates[DEFAULT_CONCURRENCY] / rates[1]:.2f}x)")
-    print(f"throughput, latency-bound API stand-in (50 ms per answer): sequential "
-          f"{slow[1]:.1f} jobs/s, concurrency {DEFAULT_CONCURRENCY} "
-          f"{slow[DEFAULT_CONCURRENCY]:.1f} jobs/s ({slow[DEFAULT_CONCURRENCY] / slow[1]:.2f}x)")
-    print(f"exact scoring per label: logprob-eval serve {ours * 1000:.1f} ms, llama-cpp-python "
-          f"echo {base * 1000:.0f} ms (baseline on {BASELINE_LABELS} labels)")
+    print(
+        f"prefix reuse: {evaluated} tokens evaluated instead of {naive} "
+        f"({naive / evaluated:.1f}x fewer)"
+    )
+    print(
+        f"throughput: sequential {rates[1]:.2f} jobs/s, concurrency {DEFAULT_CONCURRENCY} "
+        f"{rates[DEFAULT_CONCURRENCY]:.2f} jobs/s "
+        f"({rates[DEFAULT_CONCURRENCY] / rates[1]:.2f}x)"
+    )
+    print(
+        f"throughput, latency-bound API stand-in (50 ms per answer): sequential "
+        f"{slow[1]:.1f} jobs/s, concurrency {DEFAULT_CONCURRENCY} "
+        f"{slow[DEFAULT_CONCURRENCY]:.1f} jobs/s ({slow[DEFAULT_CONCURRENCY] / slow[1]:.2f}x)"
+    )
+    print(
+        f"exact scoring per label: logprob-eval serve {ours * 1000:.1f} ms, llama-cpp-python "
+        f"echo {base * 1000:.0f} ms (baseline on {BASELINE_LABELS} labels)"
+    )
     print(f"RATIO exact scoring, serve vs llama-cpp-python echo: {base / ours:.0f}x faster")
 
 

@@ -1,14 +1,206 @@
-"""``logprob-eval``: the library's experiments without pytest."""
+"""``logprob-eval``: the library's experiments without pytest.
+
+Commands: ``score`` (scores table), ``stability`` (grid -> report), ``thresholds``
+(scores table -> sweep -> report), ``generate`` (synthetic data), ``serve`` (local model).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from .errors import LogprobEvalError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
+    p.add_argument(
+        "--model",
+        action="append" if many_models else "store",
+        required=True,
+        help="provider:model, e.g. local:gemma-3-270m, openai:gpt-4.1-mini, "
+        "ollama:llama3.2, openai-compatible:NAME@http://host:port/v1"
+        + (" (repeat for several)" if many_models else ""),
+    )
+    p.add_argument(
+        "--method",
+        choices=["exact", "generation"],
+        default=None,
+        help="exact (teacher-forced, echo) or generation (top-k); default: the backend's own",
+    )
+    p.add_argument(
+        "--templates",
+        type=_csv_list,
+        default=["simple"],
+        help="comma-separated template names (default: simple); built-in: simple,"
+        " instruction, question, cot, json, role, task, constrained, natural",
+    )
+    p.add_argument(
+        "--label-sets",
+        type=_csv_list,
+        default=["normal"],
+        help="comma-separated label phrasings (default: normal); built-in: simple, normal, verbose",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML file adding templates/label sets ([templates], [label_sets.X])",
+    )
+    p.add_argument(
+        "--data",
+        default="topics",
+        help="dataset CSV/JSONL path, or 'topics' (the shipped one; default)",
+    )
+    p.add_argument("--sample", type=int, default=None, help="score N texts drawn by --seed")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: 4)")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="persistent response cache: a rerun sends no request",
+    )
+    p.add_argument(
+        "--top-logprobs",
+        type=int,
+        default=20,
+        help="alternatives per position, generation method (default: 20)",
+    )
+    p.add_argument(
+        "--max-tokens", type=int, default=16, help="answer length, generation method (default: 16)"
+    )
+    p.add_argument(
+        "--first-answer-only",
+        action="store_true",
+        help="generation: score labels only where the answer starts (no "
+        "multi-label starts after separators)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _backend(args: argparse.Namespace, spec: str) -> Any:
+    from .backends import get_backend
+    from .cache import ResponseCache
+
+    opts: dict[str, Any] = {}
+    if args.method:
+        opts["method"] = args.method
+    if args.cache_dir:
+        opts["cache"] = ResponseCache(args.cache_dir)
+    if spec.startswith(("openai", "ollama", "local")):
+        opts["top_logprobs"] = args.top_logprobs
+        opts["max_tokens"] = args.max_tokens
+        if args.first_answer_only:
+            opts["match_options"] = {"multi_label": False}
+    return get_backend(spec, **opts)
+
+
+def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
+    from .datasets import load_dataset
+    from .prompts import get_label_set, get_template, load_prompt_config
+
+    pc = load_prompt_config(args.config) if args.config else None
+    templates = [get_template(t, pc.templates if pc else None) for t in args.templates]
+    label_sets = [get_label_set(x, pc.label_sets if pc else None) for x in args.label_sets]
+    ds = load_dataset(args.data)
+    if args.sample:
+        ds = ds.sample(args.sample, seed=args.seed)
+    return ds, templates, label_sets
+
+
+def _score(args: argparse.Namespace) -> int:
+    from .experiments.table import to_frame
+    from .scoring import make_jobs, score_jobs
+
+    ds, templates, label_sets = _grid(args)
+    out = Path(args.out)
+    if out.suffix != ".csv":
+        out = out / "scores.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _backend(args, args.model) as backend:
+        rows = score_jobs(
+            backend,
+            make_jobs(ds, templates, label_sets),
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+        )
+    to_frame(rows).to_csv(out, index=False)
+    errors = sum(r.status == "error" for r in rows)
+    print(f"wrote {len(rows)} rows ({errors} failed) to {out}")
+    return 0
+
+
+def _report(df: Any, args: argparse.Namespace, title: str) -> Path:
+    from .experiments.analysis import analyze
+    from .report import write_report
+
+    summary, sweeps = analyze(df, bounds=args.bounds, score=args.score)
+    run = write_report(args.out, df, summary, sweeps, title=title)
+    for cfg, m in summary["configs"].items():
+        t = summary["thresholds"].get(cfg, {})
+        print(
+            f"{cfg}: top1={m['top1_acc']:.3f} mrr={m['mrr']:.3f} auc={m['auc']:.3f} "
+            f"bestF1={t.get('best_f1', float('nan')):.3f} "
+            f"AP={t.get('average_precision', float('nan')):.3f}"
+        )
+    print(f"report: {run / 'report.html'}")
+    return run
+
+
+def _stability(args: argparse.Namespace) -> int:
+    from .experiments.stability import run_grid
+
+    ds, templates, label_sets = _grid(args)
+    backends = [_backend(args, spec) for spec in args.model]
+    try:
+        df = run_grid(
+            backends,
+            ds,
+            templates,
+            label_sets,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+        )
+    finally:
+        for b in backends:
+            b.close()
+    _report(df, args, "Stability: models x templates x label phrasings")
+    return 0
+
+
+def _thresholds(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .errors import DatasetError
+    from .experiments.table import to_frame
+
+    try:
+        raw = pd.read_csv(args.scores, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read scores table {str(args.scores)!r}: {exc}") from None
+    drop = [c for c in ("config", "rank") if c in raw]
+    df = to_frame(raw.drop(columns=drop).to_dict("records"))
+    _report(df, args, "Threshold experiment")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .backends import get_backend
+    from .synthetic import generate_dataset
+
+    with get_backend(args.model) as backend:
+        ds = generate_dataset(backend, args.n, seed=args.seed, cache_dir=args.out)
+    print(f"{len(ds)} texts in {ds.source}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -29,6 +221,27 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_analysis(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out",
+        default="reports",
+        help="report directory; writes OUT/<run-id>/ and OUT/latest (default: reports)",
+    )
+    p.add_argument(
+        "--bounds",
+        choices=["optimistic", "pessimistic"],
+        default="optimistic",
+        help="how upper-bound scores enter the threshold sweep: optimistic lets a "
+        "bound pass thresholds at or below it, pessimistic never (default: "
+        "optimistic)",
+    )
+    p.add_argument(
+        "--score",
+        default="logprob",
+        help="column to threshold: logprob (default) or a transform column such as score_renorm",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="logprob-eval",
@@ -36,29 +249,75 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser(
+    p = sub.add_parser(
+        "score",
+        help="score a dataset: texts x templates x label sets",
+        description="Score every text under every template and label set "
+        "through one model; write the tidy scores table (CSV).",
+    )
+    _add_grid(p, many_models=False)
+    p.add_argument(
+        "--out",
+        default="reports/scores.csv",
+        help="CSV path or directory (default: reports/scores.csv)",
+    )
+    p.set_defaults(func=_score)
+
+    p = sub.add_parser(
+        "stability",
+        help="stability grid -> metrics and report",
+        description="Run models x templates x label phrasings (plus "
+        "content-free inputs for calibration) and write the report.",
+    )
+    _add_grid(p, many_models=True)
+    _add_analysis(p)
+    p.set_defaults(func=_stability)
+
+    p = sub.add_parser(
+        "thresholds",
+        help="threshold sweep over a scores table -> report",
+        description="Sweep a global threshold, per-label thresholds and a "
+        "dev->test transfer over a scores CSV written by `score`.",
+    )
+    p.add_argument("--scores", type=Path, required=True, help="scores CSV from `score`")
+    _add_analysis(p)
+    p.set_defaults(func=_thresholds)
+
+    p = sub.add_parser(
+        "generate",
+        help="synthetic multi-label data through a model",
+        description="Generate N short texts about 1-3 random topics without "
+        "naming them; cached as CSV by model, N and seed.",
+    )
+    p.add_argument("--model", required=True, help="provider:model")
+    p.add_argument("--n", type=int, default=100, help="number of texts (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.add_argument("--out", default="data", help="cache directory (default: data)")
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser(
         "serve",
         help="run the local model behind an OpenAI-compatible server",
-        description="Serve a local GGUF model over the OpenAI protocol: /v1/completions with "
-        "echo and prompt log-probs, /v1/chat/completions with top_logprobs, /v1/models. "
-        "Needs the [local] extra.",
+        description="Serve a local GGUF model over the OpenAI protocol: "
+        "/v1/completions with echo and prompt log-probs, /v1/chat/completions "
+        "with top_logprobs, /v1/models. Needs the [local] extra.",
     )
-    serve.add_argument(
+    p.add_argument(
         "--model",
         default="gemma-3-270m",
         help="local model name or path to a .gguf file (default: %(default)s)",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
-    serve.add_argument(
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
+    p.add_argument(
         "--port", type=int, default=8008, help="port; 0 picks a free one (default: %(default)s)"
     )
-    serve.add_argument(
+    p.add_argument(
         "--n-ctx", type=int, default=2048, help="context length in tokens (default: %(default)s)"
     )
-    serve.add_argument(
+    p.add_argument(
         "--threads", type=int, default=None, help="llama.cpp threads (default: llama.cpp's choice)"
     )
-    serve.set_defaults(func=_serve)
+    p.set_defaults(func=_serve)
     return parser
 
 

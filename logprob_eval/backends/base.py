@@ -53,6 +53,21 @@ class Backend(ABC):
     def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
         """Score every label phrase for one prompt."""
 
+    def complete(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 48,
+        temperature: float = 0.8,
+        seed: int | None = None,
+    ) -> str:
+        """Free text for ``prompt`` (synthetic data generation); not every backend has it."""
+        from ..errors import BackendError
+
+        raise BackendError(
+            f"{self.spec} cannot generate free text; pick another backend", backend=self.spec
+        )
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release clients, servers and connections."""
 

@@ -109,6 +109,33 @@ class OllamaBackend(Backend):
             raise self._format_error(exc) from None
         return match_labels(labels, positions, **self.match_options)
 
+    def complete(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 48,
+        temperature: float = 0.8,
+        seed: int | None = None,
+    ) -> str:
+        payload = {
+            "model": self.model,
+            "prompt": prompt,
+            "stream": False,
+            "options": {"temperature": temperature, "num_predict": max_tokens, "seed": seed},
+        }
+        saved, self.endpoint = self.endpoint, "generate"
+        try:
+            body = self._request("api/generate", payload, lambda: self._post(payload))
+        finally:
+            self.endpoint = saved
+        if not isinstance(body, dict) or not isinstance(body.get("response"), str):
+            raise self._format_error(
+                ResponseFormatError(
+                    "field 'response' is missing", field="response", source="Ollama"
+                )
+            )
+        return str(body["response"])
+
     def _version_note(self) -> str:
         try:
             r = self._session.get(f"{self.host}/api/version", timeout=self.timeout)

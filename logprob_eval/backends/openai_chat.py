@@ -75,5 +75,33 @@ class OpenAIChatBackend(Backend):
             raise self._format_error(exc) from None
         return match_labels(labels, positions, **self.match_options)
 
+    def complete(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 48,
+        temperature: float = 0.8,
+        seed: int | None = None,
+    ) -> str:
+        payload = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "seed": seed,
+        }
+        create = self._client.chat.completions.with_raw_response.create
+        body = self._request(
+            "chat/completions", payload, lambda: call_json(self.spec, self._client, create, payload)
+        )
+        try:
+            return str(body["choices"][0]["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError):
+            raise self._format_error(
+                ResponseFormatError(
+                    "field 'choices[0].message.content' is missing", field="choices"
+                )
+            ) from None
+
     def close(self) -> None:
         self._client.close()

@@ -202,5 +202,28 @@ class OpenAICompatibleBackend(Backend):
             "; ".join(notes),
         )
 
+    def complete(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 48,
+        temperature: float = 0.8,
+        seed: int | None = None,
+    ) -> str:
+        payload = {
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "seed": seed,
+        }
+        body = self._send(payload)
+        try:
+            return str(body["choices"][0]["text"])
+        except (KeyError, IndexError, TypeError):
+            raise self._format_error(
+                ResponseFormatError("field 'choices[0].text' is missing", field="choices")
+            ) from None
+
     def close(self) -> None:
         self._client.close()

@@ -1,0 +1,54 @@
+"""One call from a scored table to every metric a report shows."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from .stability import stability_summary
+from .thresholds import BoundPolicy, ThresholdSweep, sweep, transfer
+from .transforms import TRANSFORMS, split_content_free
+
+__all__ = ["analyze", "split_ids"]
+
+
+def split_ids(
+    ids: Sequence[str], dev_fraction: float = 0.5, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """A deterministic (dev, test) split of text ids."""
+    order = sorted(ids)
+    random.Random(seed).shuffle(order)
+    cut = max(1, min(len(order) - 1, round(len(order) * dev_fraction)))
+    return sorted(order[:cut]), sorted(order[cut:])
+
+
+def analyze(
+    df: pd.DataFrame,
+    *,
+    transforms: Sequence[str] = TRANSFORMS,
+    k: int = 3,
+    score: str = "logprob",
+    bounds: BoundPolicy = "optimistic",
+    dev_fraction: float = 0.5,
+    seed: int = 0,
+) -> tuple[dict[str, Any], list[ThresholdSweep]]:
+    """(JSON-ready summary, threshold sweeps) for a scored grid."""
+    summary = stability_summary(df, transforms=transforms, k=k)
+    real, _ = split_content_free(df)
+    sweeps: list[ThresholdSweep] = []
+    thresholds: dict[str, Any] = {}
+    for config in sorted(real["config"].unique()):
+        s = sweep(real, config, score=score, bounds=bounds)
+        sweeps.append(s)
+        ids = sorted(real.loc[real["config"] == config, "example_id"].unique())
+        info = s.summary()
+        if len(ids) >= 4:
+            dev, test = split_ids(ids, dev_fraction, seed)
+            info["transfer"] = transfer(real, config, dev, test, score=score, bounds=bounds)
+        thresholds[config] = info
+    summary["thresholds"] = thresholds
+    summary["threshold_policy"] = {"score": score, "bounds": bounds}
+    return summary, sweeps

@@ -1,0 +1,249 @@
+"""Ranking metrics per config and agreement metrics across configs.
+
+Per config (true labels vs the rest, per example, then averaged):
+
+* ``top1_acc``: the best-scored label is a true one (a tie at the top does not count);
+* ``topk_acc``: some true label ranks within the top ``k``;
+* ``mrr``: mean of 1 / (rank of the best-ranked true label);
+* ``auc``: per-example ranking AUC, P(true label outscores a false one), ties count half
+  (the Mann-Whitney statistic, equal to scikit-learn's ``roc_auc_score`` per example);
+  examples whose labels are all true are left out;
+* ``coverage``: share of scores that are ``exact``; ``n_errors``: failed rows.
+
+Across two configs on the texts both scored (labels aligned by canonical name):
+
+* ``kendall_tau``: mean per-example Kendall tau-b of the label scores (scipy);
+* ``top1_agreement``: share of texts whose best label is the same;
+* ``median_shift``: median true-label score of B minus that of A;
+* ``wasserstein``: Wasserstein distance between the two true-label score distributions.
+
+Non-finite scores (missing, failed) rank last; metrics that cannot be computed are NaN
+with the reason in ``notes``, never a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .table import label_matrix
+
+__all__ = [
+    "AgreementMetrics",
+    "RankingMetrics",
+    "agreement",
+    "agreement_matrix",
+    "per_example_auc",
+    "ranking_metrics",
+]
+
+
+@dataclass
+class RankingMetrics:
+    config: str
+    n_examples: int
+    top1_acc: float
+    topk_acc: float
+    k: int
+    mrr: float
+    auc: float
+    coverage: float
+    n_errors: int
+    notes: list[str] = field(default_factory=list)
+    worst: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class AgreementMetrics:
+    a: str
+    b: str
+    n_examples: int
+    kendall_tau: float
+    top1_agreement: float
+    median_shift: float
+    wasserstein: float
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """Descending ranks per row (1 = best), ties averaged, non-finite last."""
+    filled = np.where(np.isfinite(scores), scores, -np.inf)
+    filled = np.where(np.isnan(scores), -np.inf, filled)
+    return stats.rankdata(-filled, axis=1, method="average")
+
+
+def per_example_auc(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Ranking AUC per row (NaN where a row has no positive or no negative label)."""
+    asc = stats.rankdata(np.where(np.isnan(scores), -np.inf, scores), axis=1, method="average")
+    n_pos = truth.sum(axis=1)
+    n_neg = truth.shape[1] - n_pos
+    rank_sum = np.where(truth, asc, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+def ranking_metrics(
+    df: pd.DataFrame, config: str, *, k: int = 3, score: str = "logprob", n_worst: int = 5
+) -> RankingMetrics:
+    """Ranking metrics of one config; ``score`` names the column to rank by."""
+    part = df[df["config"] == config]
+    notes: list[str] = []
+    if part.empty:
+        return RankingMetrics(
+            config,
+            0,
+            *([math.nan] * 2),
+            k,
+            math.nan,
+            math.nan,
+            math.nan,
+            0,
+            [f"no rows for config {config!r}"],
+        )
+    n_errors = int((part["status"] == "error").sum())
+    ok = part[part["status"] != "error"]
+    coverage = float((ok["status"] == "exact").mean()) if len(ok) else math.nan
+    if ok.empty:
+        return RankingMetrics(
+            config,
+            0,
+            math.nan,
+            math.nan,
+            k,
+            math.nan,
+            math.nan,
+            coverage,
+            n_errors,
+            [f"all {len(part)} rows failed; see the error column"],
+        )
+    ids, labels, scores, truth = label_matrix(ok, config, score)
+    has_true = truth.any(axis=1)
+    if not has_true.all():
+        notes.append(f"{int((~has_true).sum())} example(s) without a true label left out")
+    ids = [i for i, keep in zip(ids, has_true, strict=True) if keep]
+    scores, truth = scores[has_true], truth[has_true]
+    if not len(ids):
+        return RankingMetrics(
+            config,
+            0,
+            math.nan,
+            math.nan,
+            k,
+            math.nan,
+            math.nan,
+            coverage,
+            n_errors,
+            [*notes, "no example has a true label"],
+        )
+    if not np.isfinite(scores).any():
+        notes.append("every score is missing or non-finite: ranks are arbitrary")
+    ranks = _ranks(scores)
+    best_true = np.where(truth, ranks, np.inf).min(axis=1)
+    auc = per_example_auc(scores, truth)
+    if np.isnan(auc).all():
+        notes.append("AUC undefined: every example has all labels true")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_auc = float(np.nanmean(auc)) if not np.isnan(auc).all() else math.nan
+    order = np.argsort(-best_true)[:n_worst]
+    worst = [
+        {
+            "example_id": ids[i],
+            "true": [labels[j] for j in np.nonzero(truth[i])[0]],
+            "best_true_rank": float(best_true[i]),
+            "top_label": labels[int(np.argmin(ranks[i]))],
+        }
+        for i in order
+    ]
+    return RankingMetrics(
+        config=config,
+        n_examples=len(ids),
+        top1_acc=float((best_true <= 1).mean()),
+        topk_acc=float((best_true <= k).mean()),
+        k=k,
+        mrr=float((1.0 / best_true).mean()),
+        auc=mean_auc,
+        coverage=coverage,
+        n_errors=n_errors,
+        notes=notes,
+        worst=worst,
+    )
+
+
+def agreement(df: pd.DataFrame, a: str, b: str, *, score: str = "logprob") -> AgreementMetrics:
+    """How far config ``b`` agrees with config ``a`` on the texts both scored."""
+    ok = df[df["status"] != "error"]
+    ids_a, labels_a, sa, ta = label_matrix(ok, a, score)
+    ids_b, labels_b, _, _ = label_matrix(ok, b, score)
+    common = sorted(set(ids_a) & set(ids_b))
+    labels = [x for x in labels_a if x in set(labels_b)]
+    notes: list[str] = []
+    if not common or len(labels) < 2:
+        return AgreementMetrics(
+            a,
+            b,
+            0,
+            math.nan,
+            math.nan,
+            math.nan,
+            math.nan,
+            ["no common texts or labels: nothing to compare"],
+        )
+    _, la, sa, ta = label_matrix(ok, a, score, common)
+    _, lb, sb, _ = label_matrix(ok, b, score, common)
+    ia = [la.index(x) for x in labels]
+    ib = [lb.index(x) for x in labels]
+    sa, sb, ta = sa[:, ia], sb[:, ib], ta[:, ia]
+    taus = []
+    for x, y in zip(sa, sb, strict=True):
+        fx, fy = (
+            np.nan_to_num(x, nan=-np.inf, neginf=-1e300),
+            np.nan_to_num(y, nan=-np.inf, neginf=-1e300),
+        )
+        if np.ptp(fx) == 0 or np.ptp(fy) == 0:
+            continue
+        taus.append(stats.kendalltau(fx, fy).statistic)
+    if len(taus) < len(common):
+        notes.append(f"{len(common) - len(taus)} text(s) with constant scores left out of tau")
+    top_a = np.argmin(_ranks(sa), axis=1)
+    top_b = np.argmin(_ranks(sb), axis=1)
+    true_a = sa[ta]
+    true_b = sb[ta]
+    fa, fb = true_a[np.isfinite(true_a)], true_b[np.isfinite(true_b)]
+    shift = float(np.median(fb) - np.median(fa)) if len(fa) and len(fb) else math.nan
+    wd = float(stats.wasserstein_distance(fa, fb)) if len(fa) and len(fb) else math.nan
+    return AgreementMetrics(
+        a,
+        b,
+        len(common),
+        float(np.mean(taus)) if taus else math.nan,
+        float((top_a == top_b).mean()),
+        shift,
+        wd,
+        notes,
+    )
+
+
+def agreement_matrix(
+    df: pd.DataFrame, configs: list[str], *, score: str = "logprob"
+) -> pd.DataFrame:
+    """Mean per-text Kendall tau between every pair of configs (1 on the diagonal)."""
+    mat = pd.DataFrame(np.eye(len(configs)), index=configs, columns=configs)
+    for i, a in enumerate(configs):
+        for b in configs[i + 1 :]:
+            tau = agreement(df, a, b, score=score).kendall_tau
+            mat.loc[a, b] = mat.loc[b, a] = tau
+    return mat

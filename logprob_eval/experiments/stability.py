@@ -1,0 +1,112 @@
+"""The stability experiment: models x templates x label phrasings over one dataset sample.
+
+Quantifies the study's claim (absolute log-probs move with model, prompt and phrasing;
+rankings hold, or don't): per-config ranking metrics, agreement between configs that
+differ in one factor, and per transform the spread of the true label's score across
+configs and the mean rank agreement.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..backends.base import Backend
+from ..datasets import Dataset, Example
+from ..prompts import LabelSet, Template
+from ..scoring import DEFAULT_CONCURRENCY, ScoreRow, make_jobs, score_jobs
+from .metrics import agreement, ranking_metrics
+from .table import to_frame
+from .transforms import (
+    CONTENT_FREE_INPUTS,
+    CONTENT_FREE_PREFIX,
+    TRANSFORMS,
+    apply_transforms,
+    split_content_free,
+)
+
+__all__ = ["content_free_examples", "run_grid", "stability_summary"]
+
+
+def content_free_examples(inputs: Sequence[str] = CONTENT_FREE_INPUTS) -> list[Example]:
+    return [Example(f"{CONTENT_FREE_PREFIX}{t}", t, ()) for t in inputs]
+
+
+def run_grid(
+    backends: Sequence[Backend],
+    dataset: Dataset,
+    templates: Sequence[Template],
+    label_sets: Sequence[LabelSet],
+    *,
+    content_free: bool = True,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: bool = False,
+    on_rows: Callable[[list[ScoreRow]], None] | None = None,
+) -> pd.DataFrame:
+    """Score the whole grid; content-free inputs too when ``content_free`` (calibration)."""
+    examples: list[Example] = list(dataset)
+    if content_free:
+        examples += content_free_examples()
+    rows: list[ScoreRow] = []
+    for backend in backends:
+        jobs = make_jobs(examples, templates, label_sets)
+        rows += score_jobs(
+            backend,
+            jobs,
+            concurrency=concurrency,
+            progress=progress,
+            on_result=(lambda i, r: on_rows(r)) if on_rows else None,
+        )
+    return to_frame(rows)
+
+
+def _pairs_differing_in(configs: pd.DataFrame, factor: str) -> list[tuple[str, str]]:
+    others = [c for c in ("model", "method", "template", "label_set") if c != factor]
+    pairs = []
+    for _, grp in configs.groupby(others):
+        ids = sorted(grp["config"])
+        pairs += list(itertools.combinations(ids, 2))
+    return pairs
+
+
+def _spread(df: pd.DataFrame, col: str) -> float:
+    """Mean over (text, true label) of the std of its score across configs."""
+    true = df[df["is_true"] & np.isfinite(df[col].astype(float))]
+    if true.empty:
+        return math.nan
+    per = true.groupby(["example_id", "label"])[col].std(ddof=0)
+    return float(per.mean())
+
+
+def stability_summary(
+    df: pd.DataFrame, *, transforms: Sequence[str] = TRANSFORMS, k: int = 3
+) -> dict[str, Any]:
+    """Every stability metric of a scored grid, JSON-ready."""
+    real, cf = split_content_free(df)
+    tdf, notes = apply_transforms(real, list(transforms), cf)
+    configs = real.drop_duplicates("config")[["config", "model", "method", "template", "label_set"]]
+    per_config = {c: ranking_metrics(real, c, k=k).as_dict() for c in configs["config"]}
+    pairs = {f: _pairs_differing_in(configs, f) for f in ("template", "label_set", "model")}
+    agreements = {f: [agreement(real, a, b).as_dict() for a, b in ps] for f, ps in pairs.items()}
+    all_pairs = list(itertools.combinations(sorted(configs["config"]), 2))
+    per_transform: dict[str, Any] = {}
+    for t in transforms:
+        col = f"score_{t}"
+        taus = [agreement(tdf, a, b, score=col).kendall_tau for a, b in all_pairs]
+        taus = [x for x in taus if not math.isnan(x)]
+        per_transform[t] = {
+            "true_label_spread": _spread(tdf, col),
+            "mean_kendall_tau": float(np.mean(taus)) if taus else math.nan,
+            "note": notes.get(t, ""),
+        }
+    return {
+        "configs": per_config,
+        "agreement": agreements,
+        "transforms": per_transform,
+        "n_texts": int(real["example_id"].nunique()),
+    }
