@@ -210,8 +210,8 @@ def agreement(df: pd.DataFrame, a: str, b: str, *, score: str = "logprob") -> Ag
     taus = []
     for x, y in zip(sa, sb, strict=True):
         fx, fy = (
-            np.nan_to_num(x, nan=-np.inf, neginf=-1e300),
-            np.nan_to_num(y, nan=-np.inf, neginf=-1e300),
+            np.nan_to_num(x, nan=-1e300, neginf=-1e300),
+            np.nan_to_num(y, nan=-1e300, neginf=-1e300),
         )
         if np.ptp(fx) == 0 or np.ptp(fy) == 0:
             continue

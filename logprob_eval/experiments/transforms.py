@@ -49,7 +49,8 @@ def _renorm(df: pd.DataFrame) -> pd.Series:
     finite = lp.where(np.isfinite(lp))
     mx = finite.groupby([df[c] for c in _GROUP]).transform("max")
     sums = np.exp(finite - mx).groupby([df[c] for c in _GROUP]).transform("sum")
-    return lp - (mx + np.log(sums))
+    with np.errstate(divide="ignore", invalid="ignore"):  # groups with no finite score
+        return lp - (mx + np.log(sums))
 
 
 def apply_transforms(

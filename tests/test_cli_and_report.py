@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from werkzeug import Request, Response
+
+from logprob_eval.cli import build_parser, main
+from logprob_eval.experiments import analyze, to_frame
+from logprob_eval.report import write_report
+
+from .helpers import fake_echo_completions
+
+COMMANDS = ["score", "stability", "thresholds", "generate", "serve"]
+
+
+def echo_handler(request: Request) -> Response:
+    return Response(
+        json.dumps(fake_echo_completions(json.loads(request.get_data()))),
+        content_type="application/json",
+    )
+
+
+@pytest.fixture
+def fake_server(httpserver):
+    httpserver.expect_request("/v1/completions").respond_with_handler(echo_handler)
+    return httpserver.url_for("/v1")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_complete_help(command, capsys):
+    with pytest.raises(SystemExit) as ei:
+        main([command, "--help"])
+    assert ei.value.code == 0
+    out = capsys.readouterr().out
+    assert "--help" in out
+    sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    for action in sub._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, f"{command} {action.option_strings} has no help"
+
+
+def test_score_then_thresholds_then_report(fake_server, tmp_path, capsys):
+    scores = tmp_path / "s.csv"
+    rc = main(
+        [
+            "score",
+            "--model",
+            f"openai-compatible:fake@{fake_server}",
+            "--templates",
+            "simple,question",
+            "--label-sets",
+            "normal,verbose",
+            "--sample",
+            "12",
+            "--out",
+            str(scores),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    df = pd.read_csv(scores)
+    assert len(df) == 12 * 2 * 2 * 10
+    assert set(df["status"]) == {"exact"}
+    rc = main(["thresholds", "--scores", str(scores), "--out", str(tmp_path / "rep")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "bestF1=" in out
+    latest = tmp_path / "rep" / "latest"
+    assert (latest / "report.html").is_file()
+    metrics = json.loads((latest / "metrics.json").read_text())
+    assert set(metrics["thresholds"]) == set(metrics["configs"])
+
+
+def test_stability_command_writes_every_artifact(fake_server, tmp_path):
+    rc = main(
+        [
+            "stability",
+            "--model",
+            f"openai-compatible:fake@{fake_server}",
+            "--templates",
+            "simple,json,task",
+            "--label-sets",
+            "normal,simple",
+            "--sample",
+            "10",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    run = (tmp_path / "latest").resolve()
+    names = {p.name for p in run.iterdir()}
+    assert {
+        "scores.csv",
+        "metrics.json",
+        "report.html",
+        "true_scores_by_model.png",
+        "true_scores_by_template.png",
+        "rank_agreement_templates.png",
+        "thresholds.png",
+        "pr_curves.png",
+    } <= names
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["transforms"]) == {"raw", "renorm", "length", "contextual", "pmi"}
+    assert metrics["transforms"]["contextual"]["note"] == ""  # content-free rows were scored
+    assert len(metrics["agreement"]["template"]) == 2 * 3  # 3 pairs per label set
+    html = (run / "report.html").read_text()
+    assert '<img src="thresholds.png"' in html and "best F1" in html
+    assert "NaN" not in (run / "metrics.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--templates", "fancy"], "unknown template 'fancy'"),
+        (["--label-sets", "shouty"], "unknown label set 'shouty'"),
+        (["--data", "missing.csv"], "does not exist"),
+    ],
+)
+def test_bad_names_exit_2_with_a_clear_message(fake_server, argv, message, capsys):
+    rc = main(["score", "--model", f"openai-compatible:fake@{fake_server}", *argv, "--no-progress"])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_report_survives_all_failed_config(tmp_path):
+    rows = [
+        dict(
+            example_id=f"e{i}",
+            model="m:x",
+            method="exact",
+            template="t",
+            label_set="n",
+            label=lab,
+            phrase=lab,
+            logprob=math.nan,
+            status="error",
+            is_true=lab == "A",
+            n_tokens=0,
+            error="HTTP 500",
+        )
+        for i in range(3)
+        for lab in "AB"
+    ]
+    df = to_frame(rows)
+    summary, sweeps = analyze(df)
+    run = write_report(tmp_path, df, summary, sweeps)
+    assert "all 6 rows failed" in (run / "report.html").read_text()
