@@ -75,7 +75,7 @@ def test_missing_never_passes_and_all_missing_is_explained():
 
 def test_empty_threshold_range_is_an_error():
     df = to_frame(frame({"e": {"A": (-1.0, True), "B": (-2.0, False)}}))
-    with pytest.raises(ConfigError, match="range .* is empty"):
+    with pytest.raises(ConfigError, match=r"range .* is empty"):
         sweep(df, CFG, low=0.0, high=-5.0)
 
 

@@ -26,7 +26,7 @@ def _df():
 
 
 def test_renorm_sums_to_one():
-    real, cf = split_content_free(_df())
+    real, _ = split_content_free(_df())
     out, _ = apply_transforms(real, ["renorm"])
     sums = np.exp(out["score_renorm"]).groupby(out["example_id"]).sum()
     assert sums.to_numpy() == pytest.approx([1.0, 1.0])
