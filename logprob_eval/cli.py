@@ -208,7 +208,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .server.engine import Engine, resolve_model_path
 
     path = resolve_model_path(args.model)
-    engine = Engine(path, n_ctx=args.n_ctx, n_threads=args.threads)
+    engine = Engine(path, n_ctx=args.n_ctx, n_threads=args.threads, batch_size=args.batch_size)
     server = make_server(engine, args.model, args.host, args.port)
     host, port = server.server_address[:2]
     print(f"logprob-eval serve: {args.model} on http://{host}:{port}/v1", flush=True)
@@ -316,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--threads", type=int, default=None, help="llama.cpp threads (default: llama.cpp's choice)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="tokens per llama.cpp decode call; 1 (default) makes every log-prob independent "
+        "of batching and cache history (reproducible); larger is faster, not reproducible",
     )
     p.set_defaults(func=_serve)
     return parser

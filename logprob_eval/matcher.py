@@ -177,7 +177,8 @@ def _combine(label: str, start: int, parts: list[_Contribution]) -> LabelScore:
     best = max(parts, key=lambda c: c.logprob)
     variants = tuple(dict.fromkeys("".join(s.token for s in c.path) for c in parts))
     note = "" if start == 0 else f"conditional on the {start} token(s) generated before it"
-    return LabelScore(label, value, status, "generation", best.path, start, variants, note)
+    tokens = tuple(tuple(s.token for s in c.path) for c in parts)
+    return LabelScore(label, value, status, "generation", best.path, start, variants, note, tokens)
 
 
 def _normalise_labels(labels: Iterable[str], casefold: bool) -> list[tuple[str, str]]:

@@ -110,7 +110,8 @@ class LabelScore:
     """The score of one label for one response.
 
     ``path`` is the dominant token path (the largest of the combined contributions);
-    ``variants`` lists the surface forms whose mass was combined (log-sum-exp).
+    ``variants`` lists the surface forms whose mass was combined (log-sum-exp) and
+    ``variant_tokens`` the token path of each combined contribution.
     ``start`` is the position where the label starts; a score with ``start > 0`` is
     conditional on the tokens generated before it (``conditional`` says so).
     """
@@ -123,6 +124,7 @@ class LabelScore:
     start: int | None = None
     variants: tuple[str, ...] = ()
     note: str = ""
+    variant_tokens: tuple[tuple[str, ...], ...] = ()
 
     @property
     def conditional(self) -> bool:

@@ -12,6 +12,7 @@ stops the run: no job of that model can succeed.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -63,6 +64,8 @@ class ScoreRow:
     n_tokens: int = 0
     note: str = ""
     error: str = ""
+    variants: str = ""  # JSON list of the token paths combined into the score
+    path: str = ""  # JSON list of the tokens of the dominant path
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +118,11 @@ def _rows(backend: Backend, job: Job, scores: dict[str, Any] | None, error: str)
                     start=s.start,
                     n_tokens=s.n_tokens,
                     note=s.note,
+                    variants=json.dumps(
+                        [list(v) for v in s.variant_tokens] or [[p.token for p in s.path]],
+                        ensure_ascii=False,
+                    ),
+                    path=json.dumps([p.token for p in s.path], ensure_ascii=False),
                 )
             )
     return rows

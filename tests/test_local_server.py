@@ -46,8 +46,13 @@ def test_echo_logprobs_match_llama_cpp_python_within_1e3(engine: Engine, handler
         }
     )
     lp = ours["choices"][0]["logprobs"]
+    # same evaluation settings as the server (one token per decode call: see engine.py)
     ref_llm = Llama(
-        model_path=str(resolve_model_path(MODEL)), n_ctx=256, logits_all=True, verbose=False
+        model_path=str(resolve_model_path(MODEL)),
+        n_ctx=256,
+        n_batch=1,
+        logits_all=True,
+        verbose=False,
     )
     ref = ref_llm.create_completion(prompt, echo=True, logprobs=1, max_tokens=1, temperature=0)
     ref_lp = ref["choices"][0]["logprobs"]
@@ -73,7 +78,18 @@ def test_prefix_reuse_gives_identical_numbers(engine: Engine):
     reused_before = engine.tokens_reused
     reused_b = [s.logprob for s in engine.prompt_logprobs(b)]
     assert engine.tokens_reused - reused_before >= len(b) - 3  # shared prompt not re-evaluated
-    assert reused_b == pytest.approx(fresh_b, abs=1e-4)
+    assert reused_b == fresh_b  # bit-identical: evaluation does not depend on history
+
+
+def test_teacher_forced_equals_generated_log_prob(engine: Engine):
+    """The property the method-agreement evals rely on, at the engine level."""
+    prompt = "Text: The bakery's sourdough sells out early.\nTopic:"
+    steps, _ = engine.generate(engine.tokenize(prompt), max_tokens=2, top_k=20)
+    first_tok, first_lp = steps[0].top[3]  # a listed alternative, not the sampled token
+    cont = engine.piece(first_tok).decode()
+    forced = engine.prompt_logprobs(engine.tokenize(prompt + cont))
+    assert forced[-1].token == first_tok
+    assert forced[-1].logprob == first_lp
 
 
 def test_generation_top_k_is_sorted_and_normalised(engine: Engine):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -124,6 +125,14 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError, TimeoutError]
+    for mod in ("httpx2", "httpx"):
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(__import__(mod).TransportError)
+    return tuple(errors)
+
+
 def call_json(spec: str, client: Any, create: Callable[..., Any], payload: dict[str, Any]) -> Any:
     """Send through the SDK's raw-response path and decode the JSON body ourselves, so a
     torn or non-JSON body is a typed, retriable error rather than an SDK crash."""
@@ -133,6 +142,13 @@ def call_json(spec: str, client: Any, create: Callable[..., Any], payload: dict[
     try:
         raw = create(**payload)
         text = raw.http_response.text
+    except openai.APIConnectionError as exc:
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, _transport_errors()):
+            # not a network failure: something in the transport stack refused the request
+            # (e.g. a replayed cassette without a matching recording); let it through as is
+            raise cause from None
+        raise _map_error(exc, spec, base_url, client.timeout) from None
     except openai.OpenAIError as exc:
         raise _map_error(exc, spec, base_url, client.timeout) from None
     except Exception as exc:  # httpx2 read errors surfacing outside the SDK's mapping

@@ -117,7 +117,16 @@ class OpenAICompatibleBackend(Backend):
         labels = list(labels)
         if len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
             raise ConfigError(f"labels {labels!r} must be distinct non-empty strings")
-        fulls = [prompt + label_continuation(prompt, lab) for lab in labels]
+        conts = [label_continuation(prompt, lab) for lab in labels]
+        return dict(zip(labels, self.teacher_forced(prompt, conts, labels=labels), strict=True))
+
+    def teacher_forced(
+        self, prompt: str, continuations: Sequence[str], *, labels: Sequence[str] | None = None
+    ) -> list[LabelScore]:
+        """log P(continuation | prompt) for each continuation, exactly as written (no space
+        added), from echoed prompt log-probs; ``labels`` name the scores (default: the
+        continuations)."""
+        fulls = [prompt + c for c in continuations]
         groups = [fulls] if self.batch_prompts else [[f] for f in fulls]
         echoed: list[tuple[str, list[EchoedToken]]] = []
         for group in groups:
@@ -137,10 +146,11 @@ class OpenAICompatibleBackend(Backend):
                     )
                 )
             echoed.extend(parsed[i] for i in range(len(group)))
-        return {
-            lab: self._label_score(lab, prompt, full, *echo)
-            for lab, full, echo in zip(labels, fulls, echoed, strict=True)
-        }
+        names = list(labels) if labels is not None else list(continuations)
+        return [
+            self._label_score(name, prompt, full, *echo)
+            for name, full, echo in zip(names, fulls, echoed, strict=True)
+        ]
 
     def _label_score(
         self, label: str, prompt: str, full: str, text: str, tokens: list[EchoedToken]

@@ -36,6 +36,7 @@ from .table import label_matrix
 
 __all__ = [
     "AgreementMetrics",
+    "MatrixCache",
     "RankingMetrics",
     "agreement",
     "agreement_matrix",
@@ -183,11 +184,27 @@ def ranking_metrics(
     )
 
 
-def agreement(df: pd.DataFrame, a: str, b: str, *, score: str = "logprob") -> AgreementMetrics:
+class MatrixCache:
+    """Label matrices per (config, score column), pivoted once from the non-failed rows."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.ok = df[df["status"] != "error"]
+        self._m: dict[tuple[str, str], tuple[list[str], list[str], np.ndarray, np.ndarray]] = {}
+
+    def get(self, config: str, score: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+        key = (config, score)
+        if key not in self._m:
+            self._m[key] = label_matrix(self.ok, config, score)
+        return self._m[key]
+
+
+def agreement(
+    df: pd.DataFrame, a: str, b: str, *, score: str = "logprob", cache: MatrixCache | None = None
+) -> AgreementMetrics:
     """How far config ``b`` agrees with config ``a`` on the texts both scored."""
-    ok = df[df["status"] != "error"]
-    ids_a, labels_a, sa, ta = label_matrix(ok, a, score)
-    ids_b, labels_b, _, _ = label_matrix(ok, b, score)
+    cache = cache or MatrixCache(df)
+    ids_a, labels_a, sa, ta = cache.get(a, score)
+    ids_b, labels_b, sb, _ = cache.get(b, score)
     common = sorted(set(ids_a) & set(ids_b))
     labels = [x for x in labels_a if x in set(labels_b)]
     notes: list[str] = []
@@ -202,17 +219,18 @@ def agreement(df: pd.DataFrame, a: str, b: str, *, score: str = "logprob") -> Ag
             math.nan,
             ["no common texts or labels: nothing to compare"],
         )
-    _, la, sa, ta = label_matrix(ok, a, score, common)
-    _, lb, sb, _ = label_matrix(ok, b, score, common)
-    ia = [la.index(x) for x in labels]
-    ib = [lb.index(x) for x in labels]
-    sa, sb, ta = sa[:, ia], sb[:, ib], ta[:, ia]
+    pos_a = {e: i for i, e in enumerate(ids_a)}
+    pos_b = {e: i for i, e in enumerate(ids_b)}
+    ra = [pos_a[e] for e in common]
+    rb = [pos_b[e] for e in common]
+    ia = [labels_a.index(x) for x in labels]
+    ib = [labels_b.index(x) for x in labels]
+    sa, sb, ta = sa[np.ix_(ra, ia)], sb[np.ix_(rb, ib)], ta[np.ix_(ra, ia)]
     taus = []
-    for x, y in zip(sa, sb, strict=True):
-        fx, fy = (
-            np.nan_to_num(x, nan=-1e300, neginf=-1e300),
-            np.nan_to_num(y, nan=-1e300, neginf=-1e300),
-        )
+    # missing scores tie at the bottom
+    fa_all = np.nan_to_num(sa, nan=-1e300, neginf=-1e300)
+    fb_all = np.nan_to_num(sb, nan=-1e300, neginf=-1e300)
+    for fx, fy in zip(fa_all, fb_all, strict=True):
         if np.ptp(fx) == 0 or np.ptp(fy) == 0:
             continue
         taus.append(stats.kendalltau(fx, fy).statistic)
@@ -242,8 +260,9 @@ def agreement_matrix(
 ) -> pd.DataFrame:
     """Mean per-text Kendall tau between every pair of configs (1 on the diagonal)."""
     mat = pd.DataFrame(np.eye(len(configs)), index=configs, columns=configs)
+    cache = MatrixCache(df)
     for i, a in enumerate(configs):
         for b in configs[i + 1 :]:
-            tau = agreement(df, a, b, score=score).kendall_tau
+            tau = agreement(df, a, b, score=score, cache=cache).kendall_tau
             mat.loc[a, b] = mat.loc[b, a] = tau
     return mat

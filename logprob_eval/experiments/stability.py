@@ -20,7 +20,7 @@ from ..backends.base import Backend
 from ..datasets import Dataset, Example
 from ..prompts import LabelSet, Template
 from ..scoring import DEFAULT_CONCURRENCY, ScoreRow, make_jobs, score_jobs
-from .metrics import agreement, ranking_metrics
+from .metrics import MatrixCache, agreement, ranking_metrics
 from .table import to_frame
 from .transforms import (
     CONTENT_FREE_INPUTS,
@@ -92,12 +92,18 @@ def stability_summary(
     configs = real.drop_duplicates("config")[["config", "model", "method", "template", "label_set"]]
     per_config = {c: ranking_metrics(real, c, k=k).as_dict() for c in configs["config"]}
     pairs = {f: _pairs_differing_in(configs, f) for f in ("template", "label_set", "model")}
-    agreements = {f: [agreement(real, a, b).as_dict() for a, b in ps] for f, ps in pairs.items()}
-    all_pairs = list(itertools.combinations(sorted(configs["config"]), 2))
+    raw_cache = MatrixCache(real)
+    agreements = {
+        f: [agreement(real, a, b, cache=raw_cache).as_dict() for a, b in ps]
+        for f, ps in pairs.items()
+    }
+    # transforms are compared on the pairs of configs of one model and method
+    same_model = [p for f in ("template", "label_set") for p in pairs[f]]
+    t_cache = MatrixCache(tdf)
     per_transform: dict[str, Any] = {}
     for t in transforms:
         col = f"score_{t}"
-        taus = [agreement(tdf, a, b, score=col).kendall_tau for a, b in all_pairs]
+        taus = [agreement(tdf, a, b, score=col, cache=t_cache).kendall_tau for a, b in same_model]
         taus = [x for x in taus if not math.isnan(x)]
         per_transform[t] = {
             "true_label_spread": _spread(tdf, col),

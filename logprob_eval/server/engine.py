@@ -5,6 +5,14 @@ token. Here the logits rows llama.cpp already keeps (``logits_all=True``) are re
 numpy: one log-sum-exp per row (cached while the prompt prefix is unchanged), top-k by
 ``argpartition``. The KV state of the longest common prefix with the previous request is
 reused, so the ten labels appended to one prompt cost the prompt once.
+
+Determinism: llama.cpp's batched evaluation of a quantised model gives logits that depend
+on how the tokens were split into batches (measured here: up to 0.06 nats for the same
+prompt scored in another order, up to 0.2 nats between a teacher-forced label and the same
+token generated). With ``batch_size=1`` (the default) every token is evaluated alone,
+exactly as generation does, so a log-prob depends only on the tokens before it: the same
+request always gives the same numbers, and teacher-forced and generated log-probs agree.
+Larger batches are faster (about 1.8x at 512) and not reproducible to better than ~0.1 nats.
 """
 
 from __future__ import annotations
@@ -68,7 +76,12 @@ class Engine:
     """One llama.cpp context. Not thread-safe by itself: hold :attr:`lock` around calls."""
 
     def __init__(
-        self, model_path: str | Path, *, n_ctx: int = 2048, n_threads: int | None = None
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        batch_size: int = 1,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -79,7 +92,7 @@ class Engine:
         self.llm: Any = Llama(
             model_path=str(model_path),
             n_ctx=n_ctx,
-            n_batch=min(512, n_ctx),
+            n_batch=max(1, min(batch_size, n_ctx)),
             logits_all=True,
             verbose=False,
             n_threads=n_threads,

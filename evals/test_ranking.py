@@ -1,0 +1,18 @@
+"""True labels outrank the others: top-k accuracy, MRR and ranking AUC above floors."""
+
+from __future__ import annotations
+
+from logprob_eval.evalsuite.checks import check_floors, format_worst
+from logprob_eval.experiments import ranking_metrics, split_content_free
+
+
+def test_ranking(llm_case, llm_scores, llm_config, llm_dataset, record_property):
+    df, _ = split_content_free(llm_scores(llm_case))
+    k = llm_config.expect("ranking", "k", 3)
+    m = ranking_metrics(df, llm_case.config, k=k)
+    for key in ("top1_acc", "topk_acc", "mrr", "auc", "coverage"):
+        record_property(key, getattr(m, key))
+    floors = llm_config.expect("ranking", "floors", {}).get(llm_case.method, {})
+    texts = {ex.id: ex.text for ex in llm_dataset}
+    check_floors(llm_case.id, m.as_dict(), floors, worst=format_worst(m.worst, texts))
+    assert m.n_errors == 0, f"case {llm_case.id}: {m.n_errors} rows failed to score"

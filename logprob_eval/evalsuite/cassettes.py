@@ -1,0 +1,256 @@
+"""Cassettes: how recorded HTTP traffic is stored, matched and explained.
+
+* Format: JSON, bodies stored *decoded* (a JSON body is kept as a JSON value under
+  ``"json"``, anything else as text under ``"string"``), lists of numbers and strings on
+  one line: readable in review and compact.
+* Matching: method, path (host and port are ignored: the local server's port changes
+  every run) and the canonical JSON body (keys sorted). Each body is canonicalised once.
+* Secrets: authorization / api-key / organization / project headers and cookies are
+  dropped from requests and responses; of the remaining headers only ``content-type`` is
+  kept. Every body is checked for key-shaped strings before it is written.
+* Writes are atomic (temporary file, then rename): parallel workers never leave a torn
+  file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..redact import KEY_PATTERN, SECRET_HEADERS
+
+__all__ = ["SERIALIZER", "body_key", "explain_miss", "make_vcr"]
+
+SERIALIZER = "logprob-eval-json"
+_KEEP_HEADERS = {"content-type"}
+
+
+# -- serializer ---------------------------------------------------------------------------
+
+
+def _decode_body(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {"string": ""}
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    try:
+        return {"json": json.loads(text)}
+    except (json.JSONDecodeError, ValueError):
+        return {"string": text}
+
+
+def _encode_body(stored: Any) -> str:
+    if isinstance(stored, dict) and "json" in stored:
+        return json.dumps(stored["json"], ensure_ascii=False, separators=(",", ":"))
+    if isinstance(stored, dict):
+        return str(stored.get("string", ""))
+    return "" if stored is None else str(stored)
+
+
+def _dump(obj: Any, indent: int = 0) -> str:
+    """JSON with objects broken over lines and lists of scalars kept on one line."""
+    pad = " " * indent
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [
+            f"{pad} {json.dumps(k, ensure_ascii=False)}: {_dump(v, indent + 1)}"
+            for k, v in obj.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(obj, list) and any(isinstance(v, dict | list) for v in obj):
+        items = [f"{pad} {_dump(v, indent + 1)}" for v in obj]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonSerializer:
+    """vcrpy serializer module interface: ``serialize(dict) -> str``, ``deserialize``."""
+
+    @staticmethod
+    def serialize(cassette: dict[str, Any]) -> str:
+        out = {"version": cassette.get("version", 1), "interactions": []}
+        for it in cassette.get("interactions", []):
+            req, resp = dict(it["request"]), dict(it["response"])
+            req["body"] = _decode_body(req.get("body"))
+            body = resp.get("body") or {}
+            resp["body"] = _decode_body(body.get("string") if isinstance(body, dict) else body)
+            out["interactions"].append({"request": req, "response": resp})
+        text = _dump(out) + "\n"
+        leaked = KEY_PATTERN.search(text)
+        if leaked:
+            raise ValueError(
+                "refusing to write a cassette holding a key-shaped string "
+                f"({leaked.group(0)[:6]}...); scrub it first"
+            )
+        return text
+
+    @staticmethod
+    def deserialize(text: str) -> dict[str, Any]:
+        data = json.loads(text)
+        for it in data.get("interactions", []):
+            it["request"]["body"] = _encode_body(it["request"].get("body"))
+            it["response"]["body"] = {"string": _encode_body(it["response"].get("body"))}
+        return data
+
+
+class AtomicPersister:
+    """vcrpy persister: read as usual, write to a temporary file and rename."""
+
+    @classmethod
+    def load_cassette(
+        cls, cassette_path: str | os.PathLike[str], serializer: Any
+    ) -> tuple[list[Any], list[Any]]:
+        from vcr.persisters.filesystem import CassetteDecodeError, CassetteNotFoundError
+        from vcr.serialize import deserialize
+
+        path = Path(cassette_path)
+        if not path.is_file():
+            raise CassetteNotFoundError()
+        try:
+            return deserialize(path.read_text(encoding="utf-8"), serializer)  # type: ignore[no-any-return]
+        except (ValueError, KeyError) as exc:
+            raise CassetteDecodeError(f"cassette {path} is not valid: {exc}") from exc
+
+    @staticmethod
+    def save_cassette(
+        cassette_path: str | os.PathLike[str], cassette_dict: dict[str, Any], serializer: Any
+    ) -> None:
+        from vcr.serialize import serialize
+
+        path = Path(cassette_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = serialize(cassette_dict, serializer)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# -- matching ---------------------------------------------------------------------------------
+
+
+def body_key(request: Any) -> str:
+    """The canonical body of a request, computed once and kept on the request object."""
+    cached = getattr(request, "_logprob_eval_body", None)
+    if cached is not None:
+        return str(cached)
+    raw = request.body
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw or "")
+    try:
+        key = json.dumps(
+            json.loads(text), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+    except (json.JSONDecodeError, ValueError):
+        key = text
+    with contextlib.suppress(AttributeError):  # vcrpy requests accept attributes
+        request._logprob_eval_body = key
+    return key
+
+
+def match_path(r1: Any, r2: Any) -> None:
+    if urlsplit(r1.uri).path != urlsplit(r2.uri).path:
+        raise AssertionError(f"path {urlsplit(r1.uri).path} != {urlsplit(r2.uri).path}")
+
+
+def match_canonical_body(r1: Any, r2: Any) -> None:
+    if body_key(r1) != body_key(r2):
+        raise AssertionError("JSON bodies differ")
+
+
+def _scrub_request(request: Any) -> Any:
+    for name in list(request.headers):
+        if name.lower() not in _KEEP_HEADERS:
+            del request.headers[name]
+    return request
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    headers = response.get("headers", {})
+    response["headers"] = {k: v for k, v in headers.items() if k.lower() in _KEEP_HEADERS}
+    return response
+
+
+def make_vcr(cassette_dir: str | Path, record_mode: str) -> Any:
+    """A configured ``vcr.VCR``."""
+    import vcr
+
+    v = vcr.VCR(
+        cassette_library_dir=str(cassette_dir),
+        record_mode=record_mode,
+        serializer=SERIALIZER,
+        match_on=("method", "logprob_eval_path", "logprob_eval_body"),
+        filter_headers=list(SECRET_HEADERS),
+        decode_compressed_response=True,
+        before_record_request=_scrub_request,
+        before_record_response=_scrub_response,
+    )
+    v.register_serializer(SERIALIZER, JsonSerializer)
+    v.register_persister(AtomicPersister)
+    v.register_matcher("logprob_eval_path", match_path)
+    v.register_matcher("logprob_eval_body", match_canonical_body)
+    return v
+
+
+# -- explaining a miss ---------------------------------------------------------------------------
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(obj, list) and obj and all(isinstance(v, str) for v in obj):
+        return {f"{prefix}[{i}]": v for i, v in enumerate(obj)}
+    return {prefix: obj}
+
+
+def explain_miss(cassette_path: str | Path, request_body: str | bytes | None) -> str:
+    """What differs between an unmatched request and the closest recorded one."""
+    path = Path(cassette_path)
+    if not path.is_file():
+        return f"there is no cassette {path}"
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["interactions"]
+    except (OSError, ValueError, KeyError):
+        return f"the cassette {path} cannot be read"
+    text = request_body.decode() if isinstance(request_body, bytes) else str(request_body or "")
+    try:
+        new = _flatten(json.loads(text))
+    except ValueError:
+        return "the request body is not JSON"
+    best: tuple[int, list[str]] | None = None
+    for it in recorded:
+        body = it["request"].get("body", {})
+        old = _flatten(body.get("json")) if isinstance(body, dict) and "json" in body else {}
+        diffs = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        if best is None or len(diffs) < len(best[1]):
+            best = (len(diffs), diffs)
+            best_old = old
+    if best is None:
+        return f"the cassette {path} holds no interaction"
+    lines = []
+    for key in best[1][:3]:
+        a, b = str(best_old.get(key, "<absent>")), str(new.get(key, "<absent>"))
+        if len(a) + len(b) > 160:
+            d = [
+                ln
+                for ln in difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=0)
+                if ln[:1] in "+-" and ln[:3] not in ("+++", "---")
+            ]
+            lines.append(f"{key}: " + " | ".join(d[:4]))
+        else:
+            lines.append(f"{key}: recorded {a!r}, now {b!r}")
+    more = f" (+{len(best[1]) - 3} more fields)" if len(best[1]) > 3 else ""
+    return "closest recorded request differs in " + "; ".join(lines) + more

@@ -1,0 +1,34 @@
+"""The report a ``pytest evals`` run leaves: the same as the CLI's, for what the run scored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..experiments.analysis import analyze
+from ..experiments.table import to_frame
+from ..report import write_report
+
+__all__ = ["write_run_report"]
+
+
+def write_run_report(
+    rows: Sequence[dict[str, Any]], out_dir: str | Path
+) -> tuple[Path, list[tuple[str, dict[str, Any]]]]:
+    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows)."""
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for r in rows:
+        key = (r["model"], r["method"], r["template"], r["label_set"], r["example_id"], r["label"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    df = to_frame(unique)
+    summary, sweeps = analyze(df)
+    run = write_report(out_dir, df, summary, sweeps, run_id=None, title="pytest evals")
+    table = []
+    for cfg, m in sorted(summary["configs"].items()):
+        t = summary["thresholds"].get(cfg, {})
+        table.append((cfg.replace("/", " "), {**m, **t}))
+    return run, table

@@ -1,0 +1,255 @@
+"""The pytest plugin (``pytest11`` entry point ``logprob_eval``): options, markers, fixtures,
+the case matrix and the run's report. Thin: the work is in :mod:`logprob_eval.evalsuite`,
+imported when first needed.
+
+Record mode comes from pytest-recording's ``--record-mode`` (default ``none``: replay
+only; a case without a cassette skips, a request without a recording fails the case).
+Precedence for the config file: ``--llm-config`` > ini ``llm_config`` > ``evals/evals.toml``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+METHODS = ("exact", "generation")
+MARKERS = {
+    "live": "talks to a model server (local, OpenAI or Ollama) when recording",
+    "local": "uses the embedded local model (local:gemma-3-270m)",
+    "openai": "uses the OpenAI API (record with OPENAI_API_KEY set)",
+    "ollama": "uses an Ollama server (>= 0.12.11)",
+}
+_ROWS_KEY = "logprob_eval_rows"
+_STATE: dict[str, Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("logprob-eval", "LLM label log-prob evaluation")
+    group.addoption(
+        "--llm-config",
+        default=None,
+        help="eval suite config (TOML); default: ini llm_config or evals/evals.toml",
+    )
+    group.addoption(
+        "--llm-model",
+        action="append",
+        default=None,
+        help="only cases of this model spec (repeatable), e.g. local:gemma-3-270m",
+    )
+    group.addoption(
+        "--llm-method", choices=METHODS, default=None, help="only cases of this scoring method"
+    )
+    group.addoption(
+        "--update-baselines",
+        action="store_true",
+        default=False,
+        help="rewrite evals/baselines/ from this run's metrics",
+    )
+    group.addoption(
+        "--llm-report-dir", default="reports", help="where the run's report goes (default: reports)"
+    )
+    group.addoption(
+        "--llm-no-report", action="store_true", default=False, help="do not write a report"
+    )
+    parser.addini("llm_config", "eval suite config file", default="evals/evals.toml")
+    parser.addini("llm_cassette_dir", "cassette directory", default="cassettes")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def _config_path(config: pytest.Config) -> Path:
+    raw = config.getoption("--llm-config") or config.getini("llm_config")
+    path = Path(raw)
+    return path if path.is_absolute() else Path(config.rootpath) / path
+
+
+def _eval_config(config: pytest.Config) -> Any:
+    if "eval_config" not in _STATE:
+        from .evalsuite.config import load_eval_config
+
+        _STATE["eval_config"] = load_eval_config(_config_path(config))
+    return _STATE["eval_config"]
+
+
+def _selected_cases(config: pytest.Config) -> list[Any]:
+    cfg = _eval_config(config)
+    models = config.getoption("--llm-model")
+    method = config.getoption("--llm-method")
+    return [
+        c
+        for c in cfg.cases(method)
+        if not models or c.model.spec in models or c.model.spec.split("@")[0] in models
+    ]
+
+
+def _marks(case: Any) -> list[Any]:
+    marks = [pytest.mark.live]
+    provider = case.model.provider
+    if provider in MARKERS:
+        marks.append(getattr(pytest.mark, provider))
+    return marks
+
+
+def _groups(cases: list[Any], vary: str) -> dict[str, list[Any]]:
+    """Cases that differ only in ``vary`` ("template" or "label_set")."""
+    out: dict[str, list[Any]] = {}
+    for c in cases:
+        fixed = c.label_set.name if vary == "template" else c.template.name
+        slug = c.id.rsplit(f"-{c.template.name}-{c.label_set.name}", 1)[0]
+        out.setdefault(f"{slug}-{fixed}-across-{vary}s", []).append(c)
+    return {k: v for k, v in out.items() if len(v) > 1}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    names = set(metafunc.fixturenames)
+    wanted = names & {"llm_case", "llm_template_group", "llm_label_group", "llm_method_pair"}
+    if not wanted:
+        return
+    try:
+        cases = _selected_cases(metafunc.config)
+    except Exception as exc:  # a broken config: say so once, at collection
+        raise pytest.UsageError(f"logprob-eval: {exc}") from None
+    if "llm_case" in names:
+        metafunc.parametrize("llm_case", [pytest.param(c, id=c.id, marks=_marks(c)) for c in cases])
+    for fixture, vary in (("llm_template_group", "template"), ("llm_label_group", "label_set")):
+        if fixture in names:
+            groups = _groups(cases, vary)
+            metafunc.parametrize(
+                fixture, [pytest.param(g, id=k, marks=_marks(g[0])) for k, g in groups.items()]
+            )
+    if "llm_method_pair" in names:
+        exact = {
+            (c.model.spec, c.template.name, c.label_set.name): c
+            for c in cases
+            if c.method == "exact"
+        }
+        pairs = [
+            (g, exact[(g.model.spec, g.template.name, g.label_set.name)])
+            for g in cases
+            if g.method == "generation"
+            and (g.model.spec, g.template.name, g.label_set.name) in exact
+        ]
+        metafunc.parametrize(
+            "llm_method_pair",
+            [
+                pytest.param(p, id=p[0].id.replace("-generation-", "-methods-"), marks=_marks(p[0]))
+                for p in pairs
+            ],
+        )
+
+
+@pytest.fixture(scope="session")
+def llm_config(request: pytest.FixtureRequest) -> Any:
+    """The eval suite's configuration (models, grid, dataset, expectations)."""
+    return _eval_config(request.config)
+
+
+@pytest.fixture(scope="session")
+def llm_runner(request: pytest.FixtureRequest, llm_config: Any) -> Iterator[Any]:
+    """Scores cases through their cassettes (or live when recording); one per process."""
+    from .evalsuite.runner import RECORD_MODES, SuiteRunner
+
+    mode = request.config.getoption("--record-mode", default=None) or "none"
+    if mode not in RECORD_MODES:
+        raise pytest.UsageError(f"--record-mode={mode!r}: choose one of {RECORD_MODES}")
+    runner = SuiteRunner(
+        llm_config,
+        cassette_dir=request.config.getini("llm_cassette_dir"),
+        record_mode=mode,
+        root=request.config.rootpath,
+    )
+    _STATE["runner"] = runner
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="session")
+def llm_dataset(llm_runner: Any) -> Any:
+    """The dataset sample every case scores."""
+    return llm_runner.dataset
+
+
+@pytest.fixture
+def llm_scores(llm_runner: Any) -> Callable[[Any], Any]:
+    """``llm_scores(case)`` -> the tidy frame of that case (skips or fails with a reason)."""
+    from .errors import LogprobsUnsupportedError
+    from .evalsuite.runner import CassetteMissError, NoCassetteError
+    from .experiments.table import to_frame
+
+    def get(case: Any) -> Any:
+        try:
+            return to_frame(llm_runner.scores(case))
+        except NoCassetteError as exc:
+            pytest.skip(str(exc))
+        except LogprobsUnsupportedError as exc:
+            pytest.skip(str(exc))
+        except CassetteMissError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    return get
+
+
+@pytest.fixture
+def update_baselines(request: pytest.FixtureRequest) -> bool:
+    """True when ``--update-baselines`` asks to rewrite the stored baselines."""
+    return bool(request.config.getoption("--update-baselines"))
+
+
+# -- the run's report -------------------------------------------------------------------------
+
+
+def _rows_of_this_process() -> list[dict[str, Any]]:
+    runner = _STATE.get("runner")
+    return [r.as_dict() for r in runner.all_rows()] if runner is not None else []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the rows to the controller
+        workeroutput[_ROWS_KEY] = json.dumps(_rows_of_this_process())
+        return
+    rows = _rows_of_this_process() + _STATE.pop("worker_rows", [])
+    if not rows or config.getoption("--llm-no-report"):
+        return
+    from .evalsuite.reporting import write_run_report
+
+    _STATE["report"] = write_run_report(
+        rows, Path(config.rootpath) / config.getoption("--llm-report-dir")
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    data = getattr(node, "workeroutput", {}).get(_ROWS_KEY)
+    if data:
+        _STATE.setdefault("worker_rows", []).extend(json.loads(data))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    report = _STATE.get("report")
+    if not report:
+        return
+    run_dir, table = report
+    tr = terminalreporter
+    tr.section("logprob-eval")
+    header = f"{'case':<52} {'top1':>6} {'MRR':>6} {'AUC':>6} {'bestF1':>7} {'AP':>6}"
+    tr.write_line(header)
+    for name, m in table:
+        vals = [
+            m.get(k, math.nan) for k in ("top1_acc", "mrr", "auc", "best_f1", "average_precision")
+        ]
+        tr.write_line(
+            f"{name[:52]:<52} "
+            + " ".join(f"{v:>{w}.3f}" for v, w in zip(vals, (6, 6, 6, 7, 6), strict=True))
+        )
+    tr.write_line(f"report: {run_dir / 'report.html'}")
