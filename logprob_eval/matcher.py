@@ -26,12 +26,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
 from .parsing import parse_positions
-from .records import LabelScore, PathStep, Position, Status, logsumexp
+from .records import _SAME_TOKEN_TOL, LabelScore, PathStep, Position, logsumexp
 
 __all__ = ["SEPARATOR_PATTERN", "match_label", "match_labels"]
 
@@ -44,141 +43,284 @@ _QUOTES = "\"'`“”‘’«»"
 _TAIL = 16  # characters of generated text kept to test SEPARATOR_PATTERN
 
 
-@dataclass(frozen=True, slots=True)
-class _Alt:
-    raw: str
-    first: str  # normalised as the first token of a label (whitespace/quotes stripped)
-    inner: str  # normalised as a later token (case only)
-    logprob: float
-    sampled: bool
+class _Slow(Exception):
+    """The fast reader met something it does not handle: use the validating parser."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Contribution:
-    logprob: float
-    status: Status
-    path: tuple[PathStep, ...]
+_NOT_SEEN = object()
+
+
+def _read_fast(positions: Any) -> list[tuple[str, float, Any]]:
+    """(token, logprob, [(alt token, alt logprob)]) per position, type-checked."""
+    if not isinstance(positions, list | tuple):
+        raise _Slow
+    out = []
+    for e in positions:
+        if e.__class__ is not dict:
+            raise _Slow
+        tok = e["token"]
+        lp = e["logprob"]
+        if tok.__class__ is not str or lp.__class__ not in (float, int) or not lp <= 0.0:
+            raise _Slow
+        b = e.get("bytes")
+        if b is not None and b.__class__ not in (list, tuple):
+            raise _Slow
+        top = e.get("top_logprobs")
+        if top is None:
+            top = ()
+        elif top.__class__ not in (list, tuple):
+            raise _Slow
+        out.append((tok, float(lp), _alt_pairs(top)))
+    return out
+
+
+def _read(positions: Any) -> list[tuple[str, float, Any]]:
+    try:
+        return _read_fast(positions)
+    except (_Slow, KeyError, TypeError, AttributeError):
+        parsed = parse_positions(positions)  # raises the precise, field-naming error
+        return [
+            (p.token, p.logprob, [(a.token, a.logprob) for a in p.top_logprobs]) for p in parsed
+        ]
+
+
+def _alt_pairs(top: Any) -> list[tuple[str, float]]:
+    """Validate one position's listed alternatives into (token, logprob) pairs."""
+    out = []
+    for a in top:
+        if a.__class__ is tuple:
+            out.append(a)
+            continue
+        if a.__class__ is not dict:
+            raise _Slow
+        tok = a["token"]
+        lp = a["logprob"]
+        if tok.__class__ is not str or lp.__class__ not in (float, int) or not lp <= 0.0:
+            raise _Slow
+        out.append((tok, float(lp)))
+    return out
+
+
+def _stem(tok: str) -> str:
+    """``tok`` without trailing non-alphanumeric characters."""
+    k = len(tok)
+    while k and not tok[k - 1].isalnum():
+        k -= 1
+    return tok[:k]
 
 
 class _Prepared:
-    """Positions normalised once, shared by every label."""
+    """Positions read once and indexed lazily, shared by every label.
 
-    __slots__ = ("alts", "min_listed", "n", "starts")
+    For a position ``i`` used by some walk, ``alts(i)`` is the sampled token followed by
+    the listed alternatives that are not it (see :attr:`Position.alternatives`), and an
+    index maps each alternative's normalised text to it, for the label start (``first``:
+    leading blanks stripped) and inside a label (``inner``).
+    """
 
     def __init__(
         self,
-        positions: Sequence[Position],
+        raw: list[tuple[str, float, Any]],
         *,
         strip_whitespace: bool,
         casefold: bool,
         strip_quotes: bool,
         multi_label: bool,
     ) -> None:
-        def inner(tok: str) -> str:
-            return tok.casefold() if casefold else tok
-
-        def first(tok: str) -> str:
-            tok = inner(tok)
-            if strip_whitespace:
-                tok = tok.lstrip()
-            if strip_quotes:
-                tok = tok.lstrip(_QUOTES)
-                if strip_whitespace:
-                    tok = tok.lstrip()
-            return tok
-
-        self.n = len(positions)
-        self.alts: list[tuple[_Alt, ...]] = []
-        self.min_listed: list[float] = []
-        for pos in positions:
-            alts = pos.alternatives
-            self.alts.append(
-                tuple(
-                    _Alt(a.token, first(a.token), inner(a.token), a.logprob, j == 0)
-                    for j, a in enumerate(alts)
-                )
-            )
-            self.min_listed.append(min(a.logprob for a in alts))
+        self.raw = raw
+        self.n = len(raw)
+        self.casefold = casefold
+        self.strip_whitespace = strip_whitespace
+        self.strip_quotes = strip_quotes
+        self._alts: dict[int, list[tuple[str, float, bool]]] = {}
+        self._index: dict[tuple[int, bool], tuple[dict[str, list[int]], dict[str, list[int]]]] = {}
+        self._chars: dict[int, frozenset[str]] = {}
+        self._norms: dict[tuple[int, bool], list[str]] = {}
+        self.blank: dict[int, bool] = {}
         self.starts: list[int] = []
         tail = ""
-        for i, pos in enumerate(positions):
+        prev_blank_start = False
+        for i, (tok, _, _) in enumerate(raw):
+            is_start = i == 0 or (multi_label and bool(SEPARATOR_PATTERN.search(tail)))
             # a start right after a blank (whitespace- or quote-only) start token is
             # covered by walking through that token from the earlier start
-            after_blank_start = (
-                bool(self.starts) and self.starts[-1] == i - 1 and (self.alts[i - 1][0].first == "")
-            )
-            if (i == 0 or (multi_label and SEPARATOR_PATTERN.search(tail))) and not (
-                after_blank_start
-            ):
+            if is_start and not prev_blank_start:
                 self.starts.append(i)
-            tail = (tail + pos.token)[-_TAIL:]
+                prev_blank_start = self.first_norm(tok) == ""
+                self.blank[i] = prev_blank_start
+            else:
+                prev_blank_start = False
+            tail = (tail + tok)[-_TAIL:]
+
+    def inner_norm(self, tok: str) -> str:
+        return tok.casefold() if self.casefold else tok
+
+    def first_norm(self, tok: str) -> str:
+        if self.casefold:
+            tok = tok.casefold()
+        if self.strip_whitespace:
+            tok = tok.lstrip()
+        if self.strip_quotes:
+            tok = tok.lstrip(_QUOTES)
+            if self.strip_whitespace:
+                tok = tok.lstrip()
+        return tok
+
+    def alts(self, i: int) -> list[tuple[str, float, bool]]:
+        got = self._alts.get(i)
+        if got is not None:
+            return got
+        tok, lp, pairs = self.raw[i]
+        out = [(tok, lp, True)]
+        seen = {(tok, lp)}
+        for t, v in pairs:
+            if (t, v) in seen or (t == tok and abs(v - lp) <= _SAME_TOKEN_TOL):
+                continue
+            seen.add((t, v))
+            out.append((t, v, False))
+        self._alts[i] = out
+        return out
+
+    def min_listed(self, i: int) -> float:
+        return min(v for _, v, _ in self.alts(i))
+
+    def norms(self, i: int, first: bool) -> list[str]:
+        """The normalised text of each alternative at ``i``, as a label start or inside."""
+        key = (i, first)
+        got = self._norms.get(key)
+        if got is None:
+            norm = self.first_norm if first else self.inner_norm
+            got = [norm(t) for t, _, _ in self.alts(i)]
+            self._norms[key] = got
+        return got
+
+    def chars(self, i: int) -> frozenset[str]:
+        """First characters of the normalised alternatives at ``i`` (as a label start)."""
+        got = self._chars.get(i)
+        if got is None:
+            got = frozenset(nt[0] for nt in self.norms(i, True) if nt)
+            self._chars[i] = got
+        return got
+
+    def index(self, i: int, first: bool) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """(by normalised text, by stem) -> alternative numbers at position ``i``."""
+        key = (i, first)
+        got = self._index.get(key)
+        if got is not None:
+            return got
+        by_text: dict[str, list[int]] = {}
+        by_stem: dict[str, list[int]] = {}
+        for j, nt in enumerate(self.norms(i, first)):
+            if not nt:
+                continue
+            if nt in by_text:
+                by_text[nt].append(j)
+            else:
+                by_text[nt] = [j]
+            st = nt if nt[-1].isalnum() else _stem(nt)
+            if st in by_stem:
+                by_stem[st].append(j)
+            else:
+                by_stem[st] = [j]
+        got = (by_text, by_stem)
+        self._index[key] = got
+        return got
 
 
-def _classify(tok: str, remaining: str) -> str | None:
-    """``complete``, ``prefix`` or None for a normalised token against the rest of a label."""
-    if not tok:
-        return None
-    if tok.startswith(remaining):
-        extra = tok[len(remaining) :]
-        if not any(c.isalnum() for c in extra):
-            return "complete"
-        return None
-    if remaining.startswith(tok):
-        return "prefix"
-    return None
-
-
-def _walk(prep: _Prepared, start: int, target: str) -> list[_Contribution]:
-    """All disjoint contributions for ``target`` starting at ``start`` (empty: no match)."""
-    out: list[_Contribution] = []
+def _walk(
+    prep: _Prepared, start: int, target: str, target_stem: str
+) -> list[tuple[float, bool, tuple[tuple[int, str, float, bool], ...]]]:
+    """All disjoint contributions (logprob, exact?, path) for ``target`` from ``start``."""
+    out: list[tuple[float, bool, tuple[tuple[int, str, float, bool], ...]]] = []
     acc = 0.0
-    path: tuple[PathStep, ...] = ()
+    path: tuple[tuple[int, str, float, bool], ...] = ()
     remaining = target
+    rem_stem = target_stem
     i = start
     first = True  # the next token begins the label: leading blanks are normalised away
     while i < prep.n:
-        follow: _Alt | None = None
+        alts = prep.alts(i)
+        follow = -1
         matched_here = False
-        for alt in prep.alts[i]:
-            kind = _classify(alt.first if first else alt.inner, remaining)
-            if kind is None:
-                continue
-            matched_here = True
-            step = (PathStep(i, alt.raw, alt.logprob, alt.sampled),)
-            if kind == "complete":
-                out.append(_Contribution(acc + alt.logprob, "exact", path + step))
-            elif alt.sampled:
-                follow = alt
-            else:
-                out.append(_Contribution(acc + alt.logprob, "upper_bound", path + step))
-        sampled = prep.alts[i][0]
-        if follow is None and first and sampled.first == "":
-            follow = sampled  # a blank sampled token before the label: walk through it
-        elif follow is None:
+        if not first or remaining[0] in prep.chars(i):
+            by_text, by_stem = prep.index(i, first)
+            norms = prep.norms(i, first)
+            for j in by_stem.get(rem_stem, ()):  # the label, maybe with trailing punctuation
+                nt = norms[j]
+                if nt.startswith(remaining) and not any(c.isalnum() for c in nt[len(remaining) :]):
+                    t, v, sampled = alts[j]
+                    out.append((acc + v, True, (*path, (i, t, v, sampled))))
+                    matched_here = True
+            for cut in range(1, len(remaining)):  # proper prefixes of the rest of the label
+                for j in by_text.get(remaining[:cut], ()):
+                    matched_here = True
+                    t, v, sampled = alts[j]
+                    if sampled:
+                        follow = j
+                    else:
+                        out.append((acc + v, False, (*path, (i, t, v, False))))
+        t0, v0, _ = alts[0]
+        n0 = prep.norms(i, first)[0]
+        if follow < 0 and first and n0 == "":
+            follow = 0  # a blank sampled token before the label: walk through it
+        elif follow < 0:
             if not matched_here and remaining != target:
                 # diverged inside the label and its next token is not listed here
-                out.append(_Contribution(acc + prep.min_listed[i], "upper_bound", path))
+                out.append((acc + prep.min_listed(i), False, path))
             return out
         else:
-            remaining = remaining[len(follow.first if first else follow.inner) :]
+            remaining = remaining[len(n0) :]
+            rem_stem = remaining if remaining[-1:].isalnum() else _stem(remaining)
             first = False
-        acc += follow.logprob
-        path = (*path, PathStep(i, follow.raw, follow.logprob, True))
+        acc += v0
+        path = (*path, (i, t0, v0, True))
         i += 1
     if remaining != target:
         # the answer ended with the label still incomplete: the path so far bounds it
-        out.append(_Contribution(acc, "upper_bound", path))
+        out.append((acc, False, path))
     return out
 
 
-def _combine(label: str, start: int, parts: list[_Contribution]) -> LabelScore:
-    value = min(0.0, logsumexp(c.logprob for c in parts))
-    status: Status = "exact" if all(c.status == "exact" for c in parts) else "upper_bound"
-    best = max(parts, key=lambda c: c.logprob)
-    variants = tuple(dict.fromkeys("".join(s.token for s in c.path) for c in parts))
-    note = "" if start == 0 else f"conditional on the {start} token(s) generated before it"
-    tokens = tuple(tuple(s.token for s in c.path) for c in parts)
-    return LabelScore(label, value, status, "generation", best.path, start, variants, note, tokens)
+def _score(prep: _Prepared, label: str, target: str) -> LabelScore:
+    if prep.n == 0:
+        return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
+    stem = target if target[-1].isalnum() else _stem(target)
+    best: tuple[float, bool, int, list[Any]] | None = None
+    head = target[0]
+    for start in prep.starts:
+        if not prep.blank[start] and head not in prep.chars(start):
+            continue  # nothing listed at this start can begin the label
+        parts = _walk(prep, start, target, stem)
+        if not parts:
+            continue
+        value = min(0.0, logsumexp(p[0] for p in parts))
+        exact = all(p[1] for p in parts)
+        if best is None or value > best[0] or (value == best[0] and exact and not best[1]):
+            best = (value, exact, start, parts)
+    if best is None:
+        first = prep.starts[0]
+        return LabelScore(
+            label,
+            prep.min_listed(first),
+            "upper_bound",
+            "generation",
+            start=first,
+            note=f"not among the {len(prep.alts(first))} listed tokens at position {first}",
+        )
+    value, exact, start, parts = best
+    dominant = max(parts, key=lambda p: p[0])[2]
+    tokens = tuple(tuple(step[1] for step in p[2]) for p in parts)
+    return LabelScore(
+        label,
+        value,
+        "exact" if exact else "upper_bound",
+        "generation",
+        tuple(PathStep(*step) for step in dominant),
+        start,
+        tuple(dict.fromkeys("".join(t) for t in tokens)),
+        "" if start == 0 else f"conditional on the {start} token(s) generated before it",
+        tokens,
+    )
 
 
 def _normalise_labels(labels: Iterable[str], casefold: bool) -> list[tuple[str, str]]:
@@ -202,34 +344,6 @@ def _normalise_labels(labels: Iterable[str], casefold: bool) -> list[tuple[str, 
     return out
 
 
-def _score(prep: _Prepared, label: str, target: str) -> LabelScore:
-    if prep.n == 0:
-        return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
-    best: LabelScore | None = None
-    for start in prep.starts:
-        parts = _walk(prep, start, target)
-        if not parts:
-            continue
-        cand = _combine(label, start, parts)
-        if (
-            best is None
-            or cand.logprob > best.logprob
-            or (cand.logprob == best.logprob and cand.status == "exact" != best.status)
-        ):
-            best = cand
-    if best is not None:
-        return best
-    first = prep.starts[0]
-    return LabelScore(
-        label,
-        prep.min_listed[first],
-        "upper_bound",
-        "generation",
-        start=first,
-        note=f"not among the {len(prep.alts[first])} listed tokens at position {first}",
-    )
-
-
 def match_labels(
     labels: Iterable[str],
     positions: Sequence[Position | Mapping[str, Any]],
@@ -247,9 +361,8 @@ def match_labels(
     :class:`~logprob_eval.errors.LogprobEvalError` subclasses.
     """
     pairs = _normalise_labels(labels, casefold)
-    parsed = parse_positions(positions)
     prep = _Prepared(
-        parsed,
+        _read(positions),
         strip_whitespace=strip_whitespace,
         casefold=casefold,
         strip_quotes=strip_quotes,

@@ -25,7 +25,12 @@ MARKERS = {
     "ollama": "uses an Ollama server (>= 0.12.11)",
 }
 _ROWS_KEY = "logprob_eval_rows"
-_STATE: dict[str, Any] = {}
+_STATE_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def _state(config: pytest.Config) -> dict[str, Any]:
+    """Per-session state, kept on the config (never module-global)."""
+    return config.stash.setdefault(_STATE_KEY, {})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,11 +77,12 @@ def _config_path(config: pytest.Config) -> Path:
 
 
 def _eval_config(config: pytest.Config) -> Any:
-    if "eval_config" not in _STATE:
+    state = _state(config)
+    if "eval_config" not in state:
         from .evalsuite.config import load_eval_config
 
-        _STATE["eval_config"] = load_eval_config(_config_path(config))
-    return _STATE["eval_config"]
+        state["eval_config"] = load_eval_config(_config_path(config))
+    return state["eval_config"]
 
 
 def _selected_cases(config: pytest.Config) -> list[Any]:
@@ -166,7 +172,7 @@ def llm_runner(request: pytest.FixtureRequest, llm_config: Any) -> Iterator[Any]
         record_mode=mode,
         root=request.config.rootpath,
     )
-    _STATE["runner"] = runner
+    _state(request.config)["runner"] = runner
     yield runner
     runner.close()
 
@@ -206,8 +212,8 @@ def update_baselines(request: pytest.FixtureRequest) -> bool:
 # -- the run's report -------------------------------------------------------------------------
 
 
-def _rows_of_this_process() -> list[dict[str, Any]]:
-    runner = _STATE.get("runner")
+def _rows_of_this_process(config: pytest.Config) -> list[dict[str, Any]]:
+    runner = _state(config).get("runner")
     return [r.as_dict() for r in runner.all_rows()] if runner is not None else []
 
 
@@ -216,14 +222,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand the rows to the controller
-        workeroutput[_ROWS_KEY] = json.dumps(_rows_of_this_process())
+        workeroutput[_ROWS_KEY] = json.dumps(_rows_of_this_process(config))
         return
-    rows = _rows_of_this_process() + _STATE.pop("worker_rows", [])
+    state = _state(config)
+    rows = _rows_of_this_process(config) + state.pop("worker_rows", [])
     if not rows or config.getoption("--llm-no-report"):
         return
     from .evalsuite.reporting import write_run_report
 
-    _STATE["report"] = write_run_report(
+    state["report"] = write_run_report(
         rows, Path(config.rootpath) / config.getoption("--llm-report-dir")
     )
 
@@ -232,11 +239,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_testnodedown(node: Any, error: Any) -> None:
     data = getattr(node, "workeroutput", {}).get(_ROWS_KEY)
     if data:
-        _STATE.setdefault("worker_rows", []).extend(json.loads(data))
+        _state(node.config).setdefault("worker_rows", []).extend(json.loads(data))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    report = _STATE.get("report")
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    report = _state(config).get("report")
     if not report:
         return
     run_dir, table = report

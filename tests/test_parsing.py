@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from logprob_eval import ResponseFormatError, parse_ollama, parse_openai_chat, parse_positions
 from logprob_eval.errors import LogprobEvalError
+from logprob_eval.parsing import parse_completion_echo, parse_completion_positions
 
 from .api_bodies import OLLAMA_GENERATE, OPENAI_CHAT
 
@@ -122,7 +123,16 @@ json_values = st.recursive(
 
 
 @given(json_values)
-@pytest.mark.parametrize("parser", [parse_openai_chat, parse_ollama, parse_positions])
+@pytest.mark.parametrize(
+    "parser",
+    [
+        parse_openai_chat,
+        parse_ollama,
+        parse_positions,
+        parse_completion_echo,
+        parse_completion_positions,
+    ],
+)
 def test_parsers_raise_only_library_errors(parser, value):
     try:
         parser(value)

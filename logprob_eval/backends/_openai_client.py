@@ -151,7 +151,7 @@ def call_json(spec: str, client: Any, create: Callable[..., Any], payload: dict[
         raise _map_error(exc, spec, base_url, client.timeout) from None
     except openai.OpenAIError as exc:
         raise _map_error(exc, spec, base_url, client.timeout) from None
-    except Exception as exc:  # httpx2 read errors surfacing outside the SDK's mapping
+    except _transport_errors() as exc:  # read errors surfacing outside the SDK's mapping
         raise BackendUnavailableError(
             f"{spec}: connection to {base_url} failed while reading the answer "
             f"({type(exc).__name__}); retry",

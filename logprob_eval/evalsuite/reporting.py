@@ -28,7 +28,11 @@ def write_run_report(
     summary, sweeps = analyze(df)
     run = write_report(out_dir, df, summary, sweeps, run_id=None, title="pytest evals")
     table = []
+    configs = df.drop_duplicates("config").set_index("config")
     for cfg, m in sorted(summary["configs"].items()):
         t = summary["thresholds"].get(cfg, {})
-        table.append((cfg.replace("/", " "), {**m, **t}))
+        row = configs.loc[cfg]
+        model = str(row["model"]).split("@")[0]
+        name = f"{model} {row['method']} {row['template']} {row['label_set']}"
+        table.append((name, {**m, **t}))
     return run, table

@@ -41,7 +41,7 @@ class CassetteMissError(LogprobEvalError):
 
 def record_command(case: Case, mode: str = "once") -> str:
     provider = case.model.provider
-    mark = _MARK.get(provider, provider)
+    mark = _MARK.get(provider, "live")
     return (
         f"{_KEY_HINT.get(provider, '')}pytest evals -m {mark} -k {shlex.quote(case.id)} "
         f"--record-mode={mode}"

@@ -1,0 +1,203 @@
+"""The pytest plugin driven end to end through ``pytester``, against a loopback stand-in
+server (``helpers.fake_echo_completions``: hand-written, deterministic, not a model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from werkzeug import Request, Response
+
+from .helpers import fake_echo_completions
+
+pytest_plugins = ["pytester"]
+
+EVAL_TEST = """
+from logprob_eval.experiments import ranking_metrics, split_content_free
+
+def test_ranking(llm_case, llm_scores):
+    df, _ = split_content_free(llm_scores(llm_case))
+    m = ranking_metrics(df, llm_case.config)
+    assert m.n_examples == 8
+    assert m.n_errors == 0
+"""
+
+CONFIG = """
+[dataset]
+path = "topics"
+sample = 8
+seed = 3
+
+[[models]]
+spec = "openai-compatible:fake@{url}"
+methods = ["exact"]
+
+[[models]]
+spec = "openai:gpt-4.1-mini"
+methods = ["generation"]
+templates = ["simple"]
+label_sets = ["normal"]
+
+[grid]
+templates = ["simple", "mine"]
+label_sets = ["normal", "verbose"]
+
+[templates]
+mine = "{template}"
+"""
+
+
+@pytest.fixture
+def fake_url(httpserver):
+    def handler(request: Request) -> Response:
+        return Response(
+            json.dumps(fake_echo_completions(json.loads(request.get_data()))),
+            content_type="application/json",
+        )
+
+    httpserver.expect_request("/v1/completions").respond_with_handler(handler)
+    return httpserver.url_for("/v1")
+
+
+@pytest.fixture
+def suite(pytester, fake_url, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+
+    def write(template: str = "Text: {text}\\nLabel:") -> None:
+        pytester.makefile(".toml", evals=CONFIG.format(url=fake_url, template=template))
+
+    write()
+    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
+    pytester.makepyfile(test_evals=EVAL_TEST)
+    pytester.write = write  # type: ignore[attr-defined]
+    return pytester
+
+
+def test_help_lists_the_options(pytester):
+    out = pytester.runpytest_subprocess("--help").stdout.str()
+    for opt in (
+        "--llm-config",
+        "--llm-model",
+        "--llm-method",
+        "--update-baselines",
+        "--llm-report-dir",
+        "--record-mode",
+        "--block-network",
+    ):
+        assert opt in out
+
+
+def test_markers_are_registered(pytester):
+    out = pytester.runpytest_subprocess("--markers").stdout.str()
+    for m in ("live:", "local:", "openai:", "ollama:"):
+        assert f"@pytest.mark.{m}" in out
+
+
+def test_readable_ids_and_skips_without_cassettes(suite):
+    result = suite.runpytest_subprocess("--collect-only", "-q")
+    ids = result.stdout.str()
+    assert "test_ranking[openai-compatible-fake-exact-simple-normal]" in ids
+    assert "test_ranking[openai-gpt-4.1-mini-generation-simple-normal]" in ids
+    result = suite.runpytest_subprocess("-rs")
+    result.assert_outcomes(skipped=5)
+    result.stdout.fnmatch_lines(
+        [
+            "*no cassette for openai-gpt-4.1-mini-generation-simple-normal*record with "
+            "`OPENAI_API_KEY=... pytest evals -m openai*--record-mode=once`*",
+        ]
+    )
+
+
+def test_record_replay_stale_and_rerecord(suite, httpserver):
+    rec = suite.runpytest_subprocess("--record-mode=once", "-m", "not openai")
+    rec.assert_outcomes(passed=4, deselected=1)
+    cassettes = sorted((suite.path / "cassettes").glob("*.json"))
+    assert [c.stem for c in cassettes] == [
+        "openai-compatible-fake-exact-mine-normal",
+        "openai-compatible-fake-exact-mine-verbose",
+        "openai-compatible-fake-exact-simple-normal",
+        "openai-compatible-fake-exact-simple-verbose",
+    ]
+    text = cassettes[0].read_text()
+    assert "authorization" not in text.lower() and "Bearer" not in text
+    assert '"json": {' in text  # bodies stored decoded
+    sent = len(httpserver.log)
+
+    replay = suite.runpytest_subprocess("-m", "not openai", "--block-network")
+    replay.assert_outcomes(passed=4, deselected=1)
+    assert len(httpserver.log) == sent  # replay sends nothing
+
+    suite.write("Text: {text}\\nCategory:")  # reword one template
+    stale = suite.runpytest_subprocess("-m", "not openai")
+    stale.assert_outcomes(passed=2, failed=2, deselected=1)
+    out = stale.stdout.str()
+    assert "case openai-compatible-fake-exact-mine-normal: a request has no recording" in out
+    assert "Category:" in out and "Label:" in out  # what differs
+    assert "--record-mode=once" in out
+    assert "simple-normal" not in out.split("short test summary")[1]  # others unaffected
+
+    again = suite.runpytest_subprocess("-m", "not openai", "--record-mode=once")
+    again.assert_outcomes(passed=4, deselected=1)
+    suite.runpytest_subprocess("-m", "not openai").assert_outcomes(passed=4, deselected=1)
+
+
+def test_report_and_summary(suite):
+    suite.runpytest_subprocess("--record-mode=once", "-m", "not openai")
+    result = suite.runpytest_subprocess("-m", "not openai", "--junitxml=junit.xml")
+    result.stdout.fnmatch_lines(
+        ["*logprob-eval*", "*openai-compatible:fake*exact simple normal*", "report: *report.html"]
+    )
+    latest = suite.path / "reports" / "latest"
+    metrics = json.loads((latest / "metrics.json").read_text())
+    assert len(metrics["configs"]) == 4
+    assert (suite.path / "junit.xml").read_text().count("<testcase") == 4
+
+
+def test_parallel_run_matches_serial(suite):
+    suite.runpytest_subprocess("--record-mode=once", "-m", "not openai")
+    serial = json.loads((suite.path / "reports" / "latest" / "metrics.json").read_text())
+    par = suite.runpytest_subprocess("-m", "not openai", "-n", "2", "-p", "xdist")
+    par.assert_outcomes(passed=4)
+    parallel = json.loads((suite.path / "reports" / "latest" / "metrics.json").read_text())
+    assert parallel["configs"] == serial["configs"]
+    assert parallel["thresholds"] == serial["thresholds"]
+
+
+def test_broken_config_fails_collection_with_a_clear_message(pytester):
+    pytester.makefile(".toml", evals='[[models]]\nspec = "local:x"\nmethods = ["telepathy"]\n')
+    pytester.makeini("[pytest]\nllm_config = evals.toml\n")
+    pytester.makepyfile(test_x="def test_a(llm_case):\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*evals.toml: models[[]0[]].methods must list 'exact'/'generation'*"]
+    )
+
+
+def test_a_key_reaches_no_cassette_report_or_output(suite, monkeypatch, httpserver):
+    key = "sk-proj-" + "Zx9" * 12
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    rec = suite.runpytest_subprocess("--record-mode=once", "-m", "not openai")
+    rec.assert_outcomes(passed=4, deselected=1)
+    # the key really went out (the server saw it) ...
+    assert any(key in r.headers.get("Authorization", "") for r, _ in httpserver.log)
+    # ... and is nowhere the run left anything
+    assert key not in rec.stdout.str() + rec.stderr.str()
+    for path in suite.path.rglob("*"):
+        if path.is_file() and path.suffix in {".json", ".html", ".csv", ".log", ".xml"}:
+            assert key not in path.read_text(errors="replace"), path
+
+
+def test_recording_under_two_workers_writes_complete_cassettes(suite):
+    rec = suite.runpytest_subprocess(
+        "--record-mode=once", "-m", "not openai", "-n", "2", "-p", "xdist"
+    )
+    rec.assert_outcomes(passed=4)
+    files = sorted((suite.path / "cassettes").glob("*.json"))
+    assert len(files) == 4
+    assert not list((suite.path / "cassettes").glob(".*.tmp"))  # no torn temporaries left
+    for f in files:
+        data = json.loads(f.read_text())  # valid JSON, not interleaved
+        assert len(data["interactions"]) == 8 + 3  # the sample plus the content-free inputs
+    suite.runpytest_subprocess("-m", "not openai").assert_outcomes(passed=4, deselected=1)
