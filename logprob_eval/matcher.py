@@ -84,21 +84,22 @@ def _read(positions: Any) -> list[tuple[str, float, Any]]:
         ]
 
 
+_STR = frozenset({str})
+_NUM = frozenset({float, int})
+_ZERO = 0.0
+
+
 def _alt_pairs(top: Any) -> list[tuple[str, float]]:
-    """Validate one position's listed alternatives into (token, logprob) pairs."""
-    out = []
-    for a in top:
-        if a.__class__ is tuple:
-            out.append(a)
-            continue
-        if a.__class__ is not dict:
-            raise _Slow
-        tok = a["token"]
-        lp = a["logprob"]
-        if tok.__class__ is not str or lp.__class__ not in (float, int) or not lp <= 0.0:
-            raise _Slow
-        out.append((tok, float(lp)))
-    return out
+    """Validate one position's listed alternatives into (token, logprob) pairs (C loops)."""
+    if not top:
+        return []
+    toks = [a["token"] for a in top]
+    lps = [a["logprob"] for a in top]
+    if not (
+        set(map(type, toks)) <= _STR and set(map(type, lps)) <= _NUM and all(map(_ZERO.__ge__, lps))
+    ):
+        raise _Slow
+    return list(zip(toks, lps, strict=True))
 
 
 def _stem(tok: str) -> str:
