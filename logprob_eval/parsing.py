@@ -169,16 +169,15 @@ def parse_positions(entries: Any, field: str = "positions", source: str = "") ->
     return [parse_position(e, f"{field}[{i}]", source) for i, e in enumerate(entries)]
 
 
-def parse_openai_chat(response: Any) -> list[Position]:
-    """``choices[0].logprobs.content`` of an OpenAI chat completion (dict or SDK object)."""
-    src = "OpenAI chat"
+def _choices(response: Any, src: str, endpoint: str) -> list[Any]:
+    """The non-empty ``choices`` list of an OpenAI-shaped response."""
     response = _as_mapping(response)
     if not isinstance(response, Mapping):
         raise _fail(
             src,
             "<root>",
             f"must be a JSON object, got {type(response).__name__}",
-            "pass the decoded JSON body of /v1/chat/completions",
+            f"pass the decoded JSON body of {endpoint}",
         )
     choices = response.get("choices")
     if not isinstance(choices, list) or not choices:
@@ -186,8 +185,15 @@ def parse_openai_chat(response: Any) -> list[Position]:
             src,
             "choices",
             "is missing or empty",
-            "pass a complete chat completion (was the body truncated?)",
+            "pass a complete response (was the body truncated?)",
         )
+    return choices
+
+
+def parse_openai_chat(response: Any) -> list[Position]:
+    """``choices[0].logprobs.content`` of an OpenAI chat completion (dict or SDK object)."""
+    src = "OpenAI chat"
+    choices = _choices(response, src, "/v1/chat/completions")
     choice = _as_mapping(choices[0])
     if not isinstance(choice, Mapping):
         raise _fail(src, "choices[0]", "must be an object", "check the response shape")
@@ -283,9 +289,8 @@ def parse_completion_positions(response: Any, index: int = 0) -> list[Position]:
     ``top_logprobs`` there is a list of ``{token: logprob}`` dicts (one per position).
     """
     src = "OpenAI completions"
-    response = _as_mapping(response)
-    choices = response.get("choices") if isinstance(response, Mapping) else None
-    if not isinstance(choices, list) or len(choices) <= index:
+    choices = _choices(response, src, "/v1/completions")
+    if len(choices) <= index:
         raise _fail(src, "choices", f"has no choice {index}", "pass a complete response")
     field = f"choices[{index}]"
     lp = _completion_logprobs(choices[index], field, src)
@@ -333,17 +338,7 @@ class EchoedToken:
 def parse_completion_echo(response: Any) -> dict[int, tuple[str, list[EchoedToken]]]:
     """Echoed text and tokens of every choice of a ``/v1/completions`` response, by index."""
     src = "OpenAI completions"
-    response = _as_mapping(response)
-    if not isinstance(response, Mapping):
-        raise _fail(
-            src,
-            "<root>",
-            f"must be a JSON object, got {type(response).__name__}",
-            "pass the decoded JSON body of /v1/completions",
-        )
-    choices = response.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise _fail(src, "choices", "is missing or empty", "pass a complete response")
+    choices = _choices(response, src, "/v1/completions")
     out: dict[int, tuple[str, list[EchoedToken]]] = {}
     for i, choice in enumerate(choices):
         field = f"choices[{i}]"
