@@ -12,7 +12,7 @@ def test_ranking(llm_case, llm_scores, llm_config, llm_dataset, record_property)
     m = ranking_metrics(df, llm_case.config, k=k)
     for key in ("top1_acc", "topk_acc", "mrr", "auc", "coverage"):
         record_property(key, getattr(m, key))
-    floors = llm_config.expect("ranking", "floors", {}).get(llm_case.method, {})
+    floors = llm_config.floors("ranking", llm_case)
     texts = {ex.id: ex.text for ex in llm_dataset}
     check_floors(llm_case.id, m.as_dict(), floors, worst=format_worst(m.worst, texts))
     assert m.n_errors == 0, f"case {llm_case.id}: {m.n_errors} rows failed to score"

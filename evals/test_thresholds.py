@@ -21,11 +21,7 @@ def test_thresholds(llm_case, llm_scores, llm_config, record_property):
     }
     for k, v in values.items():
         record_property(k, v)
-    floors = {
-        k: llm_config.expect("thresholds", k)
-        for k in values
-        if llm_config.expect("thresholds", k) is not None
-    }
+    floors = llm_config.floors("thresholds", llm_case)
     check_floors(
         llm_case.id,
         values,

@@ -7,6 +7,7 @@ file name (``local-gemma-3-270m-exact-simple-normal``) and names its cassette.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import tomllib
 from collections.abc import Mapping
@@ -74,6 +75,19 @@ class EvalConfig:
                 for t in tpls:
                     for ls in sets:
                         out.append(Case(m, meth, self.templates[t], self.label_sets[ls]))
+        return out
+
+    def floors(self, section: str, case: Case) -> dict[str, float]:
+        """Floors of ``section`` for ``case``: ``[expectations.SECTION.floors.METHOD]``,
+        then every ``[[expectations.SECTION.overrides]]`` whose ``cases`` globs match the
+        case id, in order (later ones win)."""
+        sec = self.expectations.get(section, {})
+        if not isinstance(sec, Mapping):
+            return {}
+        out = {k: float(v) for k, v in sec.get("floors", {}).get(case.method, {}).items()}
+        for ov in sec.get("overrides", []):
+            if any(fnmatch.fnmatchcase(case.id, pat) for pat in ov.get("cases", [])):
+                out.update({k: float(v) for k, v in ov.items() if k not in ("cases", "why")})
         return out
 
     def expect(self, section: str, key: str, default: Any = None) -> Any:
