@@ -102,14 +102,6 @@ def _alt_pairs(top: Any) -> list[tuple[str, float]]:
     return list(zip(toks, lps, strict=True))
 
 
-def _stem(tok: str) -> str:
-    """``tok`` without trailing non-alphanumeric characters."""
-    k = len(tok)
-    while k and not tok[k - 1].isalnum():
-        k -= 1
-    return tok[:k]
-
-
 class _Prepared:
     """Positions read once and indexed lazily, shared by every label.
 
@@ -134,8 +126,7 @@ class _Prepared:
         self.strip_whitespace = strip_whitespace
         self.strip_quotes = strip_quotes
         self._alts: dict[int, list[tuple[str, float, bool]]] = {}
-        self._index: dict[tuple[int, bool], tuple[dict[str, list[int]], dict[str, list[int]]]] = {}
-        self._chars: dict[int, frozenset[str]] = {}
+        self._by_char: dict[tuple[int, bool], dict[str, list[tuple[int, str]]]] = {}
         self._norms: dict[tuple[int, bool], list[str]] = {}
         self.blank: dict[int, bool] = {}
         self.starts: list[int] = []
@@ -195,71 +186,48 @@ class _Prepared:
             self._norms[key] = got
         return got
 
-    def chars(self, i: int) -> frozenset[str]:
-        """First characters of the normalised alternatives at ``i`` (as a label start)."""
-        got = self._chars.get(i)
-        if got is None:
-            got = frozenset(nt[0] for nt in self.norms(i, True) if nt)
-            self._chars[i] = got
-        return got
-
-    def index(self, i: int, first: bool) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
-        """(by normalised text, by stem) -> alternative numbers at position ``i``."""
+    def by_char(self, i: int, first: bool) -> dict[str, list[tuple[int, str]]]:
+        """First character -> (alternative number, normalised text) at position ``i``."""
         key = (i, first)
-        got = self._index.get(key)
-        if got is not None:
-            return got
-        by_text: dict[str, list[int]] = {}
-        by_stem: dict[str, list[int]] = {}
-        for j, nt in enumerate(self.norms(i, first)):
-            if not nt:
-                continue
-            if nt in by_text:
-                by_text[nt].append(j)
-            else:
-                by_text[nt] = [j]
-            st = nt if nt[-1].isalnum() else _stem(nt)
-            if st in by_stem:
-                by_stem[st].append(j)
-            else:
-                by_stem[st] = [j]
-        got = (by_text, by_stem)
-        self._index[key] = got
+        got = self._by_char.get(key)
+        if got is None:
+            got = {}
+            for j, nt in enumerate(self.norms(i, first)):
+                if nt:
+                    got.setdefault(nt[0], []).append((j, nt))
+            self._by_char[key] = got
         return got
 
 
 def _walk(
-    prep: _Prepared, start: int, target: str, target_stem: str
+    prep: _Prepared, start: int, target: str
 ) -> list[tuple[float, bool, tuple[tuple[int, str, float, bool], ...]]]:
     """All disjoint contributions (logprob, exact?, path) for ``target`` from ``start``."""
     out: list[tuple[float, bool, tuple[tuple[int, str, float, bool], ...]]] = []
     acc = 0.0
     path: tuple[tuple[int, str, float, bool], ...] = ()
     remaining = target
-    rem_stem = target_stem
     i = start
     first = True  # the next token begins the label: leading blanks are normalised away
     while i < prep.n:
         alts = prep.alts(i)
         follow = -1
         matched_here = False
-        if not first or remaining[0] in prep.chars(i):
-            by_text, by_stem = prep.index(i, first)
-            norms = prep.norms(i, first)
-            for j in by_stem.get(rem_stem, ()):  # the label, maybe with trailing punctuation
-                nt = norms[j]
-                if nt.startswith(remaining) and not any(c.isalnum() for c in nt[len(remaining) :]):
-                    t, v, sampled = alts[j]
-                    out.append((acc + v, True, (*path, (i, t, v, sampled))))
-                    matched_here = True
-            for cut in range(1, len(remaining)):  # proper prefixes of the rest of the label
-                for j in by_text.get(remaining[:cut], ()):
-                    matched_here = True
-                    t, v, sampled = alts[j]
-                    if sampled:
-                        follow = j
-                    else:
-                        out.append((acc + v, False, (*path, (i, t, v, False))))
+        # only alternatives that share the first character can complete or begin the rest
+        for j, nt in prep.by_char(i, first).get(remaining[0], ()):
+            if nt.startswith(remaining):
+                if any(c.isalnum() for c in nt[len(remaining) :]):
+                    continue  # a longer word, not this label
+                t, v, sampled = alts[j]
+                out.append((acc + v, True, (*path, (i, t, v, sampled))))
+                matched_here = True
+            elif remaining.startswith(nt):
+                matched_here = True
+                t, v, sampled = alts[j]
+                if sampled:
+                    follow = j
+                else:
+                    out.append((acc + v, False, (*path, (i, t, v, False))))
         t0, v0, _ = alts[0]
         n0 = prep.norms(i, first)[0]
         if follow < 0 and first and n0 == "":
@@ -271,7 +239,6 @@ def _walk(
             return out
         else:
             remaining = remaining[len(n0) :]
-            rem_stem = remaining if remaining[-1:].isalnum() else _stem(remaining)
             first = False
         acc += v0
         path = (*path, (i, t0, v0, True))
@@ -285,13 +252,12 @@ def _walk(
 def _score(prep: _Prepared, label: str, target: str) -> LabelScore:
     if prep.n == 0:
         return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
-    stem = target if target[-1].isalnum() else _stem(target)
     best: tuple[float, bool, int, list[Any]] | None = None
     head = target[0]
     for start in prep.starts:
-        if not prep.blank[start] and head not in prep.chars(start):
+        if not prep.blank[start] and head not in prep.by_char(start, True):
             continue  # nothing listed at this start can begin the label
-        parts = _walk(prep, start, target, stem)
+        parts = _walk(prep, start, target)
         if not parts:
             continue
         value = min(0.0, logsumexp(p[0] for p in parts))
