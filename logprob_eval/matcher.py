@@ -106,9 +106,9 @@ class _Prepared:
     """Positions read once and indexed lazily, shared by every label.
 
     For a position ``i`` used by some walk, ``alts(i)`` is the sampled token followed by
-    the listed alternatives that are not it (see :attr:`Position.alternatives`), and an
-    index maps each alternative's normalised text to it, for the label start (``first``:
-    leading blanks stripped) and inside a label (``inner``).
+    the listed alternatives that are not it (see :attr:`Position.alternatives`);
+    ``by_char(i, first)`` groups their normalised texts by first character, as a label
+    start (``first``: leading blanks stripped) or inside a label.
     """
 
     def __init__(
