@@ -191,14 +191,16 @@ def llm_scores(llm_runner: Any) -> Callable[[Any], Any]:
     from .experiments.table import to_frame
 
     def get(case: Any) -> Any:
+        skip = fail = ""
         try:
             return to_frame(llm_runner.scores(case))
-        except NoCassetteError as exc:
-            pytest.skip(str(exc))
-        except LogprobsUnsupportedError as exc:
-            pytest.skip(str(exc))
+        except (NoCassetteError, LogprobsUnsupportedError) as exc:
+            skip = str(exc)
         except CassetteMissError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            fail = str(exc)
+        if skip:
+            pytest.skip(skip)
+        pytest.fail(fail, pytrace=False)  # outside the handler: no chained traceback
 
     return get
 
