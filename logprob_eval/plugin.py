@@ -188,12 +188,11 @@ def llm_scores(llm_runner: Any) -> Callable[[Any], Any]:
     """``llm_scores(case)`` -> the tidy frame of that case (skips or fails with a reason)."""
     from .errors import LogprobsUnsupportedError
     from .evalsuite.runner import CassetteMissError, NoCassetteError
-    from .experiments.table import to_frame
 
     def get(case: Any) -> Any:
         skip = fail = ""
         try:
-            return to_frame(llm_runner.scores(case))
+            return llm_runner.frame(case)
         except (NoCassetteError, LogprobsUnsupportedError) as exc:
             skip = str(exc)
         except CassetteMissError as exc:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from logprob_eval.errors import ConfigError
 from logprob_eval.experiments import effective_scores, sweep, transfer
@@ -31,19 +32,33 @@ def test_perfectly_separable_case_finds_f1_one():
     assert s.per_label_f1 == {"A": 1.0, "B": 1.0}
 
 
-def test_micro_f1_matches_sklearn_on_random_scores():
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_sweep_point_matches_sklearn(seed):
+    rng = np.random.default_rng(seed)
     table = {
         f"e{i}": {f"L{j}": (float(rng.normal()), bool(rng.random() < 0.3)) for j in range(6)}
         for i in range(30)
     }
+    table["e0"] = {f"L{j}": (float(rng.normal()), False) for j in range(6)}  # no true label
     df = to_frame(frame(table))
     s = sweep(df, CFG, n_thresholds=20)
     ex = sorted(table)
     y = np.array([[table[e][f"L{j}"][1] for j in range(6)] for e in ex])
     sc = np.array([[table[e][f"L{j}"][0] for j in range(6)] for e in ex])
-    for t, f in zip(s.thresholds, s.f1_micro, strict=True):
-        assert f == pytest.approx(f1_score(y, sc >= t, average="micro", zero_division=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, t in enumerate(s.thresholds):
+            pred = sc >= t
+            p, r, f, _ = precision_recall_fscore_support(y, pred, average="micro", zero_division=0)
+            assert (s.precision_micro[i], s.recall_micro[i], s.f1_micro[i]) == pytest.approx(
+                (p, r, f)
+            )
+            assert s.f1_macro[i] == pytest.approx(
+                f1_score(y, pred, average="macro", zero_division=0)
+            )
+            assert s.f1_samples[i] == pytest.approx(
+                f1_score(y, pred, average="samples", zero_division=0)
+            )
 
 
 def test_bound_policy_is_explicit():

@@ -66,6 +66,7 @@ class SuiteRunner:
             self.cassette_dir = self.root / self.cassette_dir
         self.record_mode = record_mode
         self._scores: dict[str, list[ScoreRow]] = {}
+        self._frames: dict[str, Any] = {}
         self._dataset: Dataset | None = None
         self._server: Any = None
         self.requests_live = 0
@@ -180,6 +181,14 @@ class SuiteRunner:
             backend.close()
         self._scores[case.id] = rows
         return rows
+
+    def frame(self, case: Case) -> Any:
+        """The tidy frame of :meth:`scores` (built once per case; treat it as read-only)."""
+        if case.id not in self._frames:
+            from ..experiments.table import to_frame
+
+            self._frames[case.id] = to_frame(self.scores(case))
+        return self._frames[case.id]
 
     def teacher_forced(
         self, case: Case, name: str, requests: Sequence[tuple[str, Sequence[str]]]

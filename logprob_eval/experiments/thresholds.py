@@ -9,8 +9,9 @@ How scores enter a sweep (``bounds=``):
 * ``missing`` scores never pass (``-inf``); failed rows (``error``) are left out with
   their examples.
 
-Precision, recall and F1 (micro, macro, per-sample) are scikit-learn's, as are the PR
-curve and average precision (micro over all text x label pairs).
+Precision, recall and F1 (micro, macro, per-sample) follow scikit-learn's definitions,
+from its confusion counts; the PR curve and average precision (micro over all text x label
+pairs) are scikit-learn's.
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     average_precision_score,
-    f1_score,
+    multilabel_confusion_matrix,
     precision_recall_curve,
-    precision_recall_fscore_support,
 )
 
 from ..errors import ConfigError
@@ -124,13 +123,39 @@ def _grid(s: np.ndarray, n: int, lo: float | None, hi: float | None) -> np.ndarr
     return grid
 
 
-def _prf(y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float, float, float]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        p, r, f, _ = precision_recall_fscore_support(y, pred, average="micro", zero_division=0)
-        fm = f1_score(y, pred, average="macro", zero_division=0)
-        fs = f1_score(y, pred, average="samples", zero_division=0)
-    return float(p), float(r), float(f), float(fm), float(fs)
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with 0 where den == 0 (scikit-learn's ``zero_division=0``)."""
+    out = np.zeros(np.broadcast(num, den).shape)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _sweep_prf(y: np.ndarray, s: np.ndarray, grid: np.ndarray) -> list[tuple[float, ...]]:
+    """(precision, recall, F1 micro, F1 macro, F1 per-sample) at every threshold of ``grid``.
+
+    The confusion counts of every (threshold, label) and (threshold, text) pair come from
+    two calls of scikit-learn's ``multilabel_confusion_matrix`` on the predictions of all
+    thresholds stacked; the averages are scikit-learn's definitions with
+    ``zero_division=0`` (tests check every point against ``precision_recall_fscore_support``).
+    """
+    n_t, (n_ex, n_lab) = len(grid), y.shape
+    preds = s[None, :, :] >= grid[:, None, None]  # (threshold, text, label)
+    wide_pred = preds.transpose(1, 0, 2).reshape(n_ex, n_t * n_lab)
+    wide_true = np.tile(y, (1, n_t))
+    by_label = multilabel_confusion_matrix(wide_true, wide_pred).reshape(n_t, n_lab, 2, 2)
+    tall_pred = preds.reshape(n_t * n_ex, n_lab)
+    tall_true = np.tile(y, (n_t, 1))
+    by_text = multilabel_confusion_matrix(tall_true, tall_pred, samplewise=True).reshape(
+        n_t, n_ex, 2, 2
+    )
+    tp, fp, fn = by_label[:, :, 1, 1], by_label[:, :, 0, 1], by_label[:, :, 1, 0]
+    p_mi = _safe_div(tp.sum(1), tp.sum(1) + fp.sum(1))
+    r_mi = _safe_div(tp.sum(1), tp.sum(1) + fn.sum(1))
+    f_mi = _safe_div(2 * tp.sum(1), 2 * tp.sum(1) + fp.sum(1) + fn.sum(1))
+    f_ma = _safe_div(2 * tp, 2 * tp + fp + fn).mean(axis=1)
+    tps, fps, fns = by_text[:, :, 1, 1], by_text[:, :, 0, 1], by_text[:, :, 1, 0]
+    f_sa = _safe_div(2 * tps, 2 * tps + fps + fns).mean(axis=1)
+    return [tuple(float(x) for x in row) for row in zip(p_mi, r_mi, f_mi, f_ma, f_sa, strict=True)]
 
 
 def _finite_for_ranking(s: np.ndarray) -> np.ndarray:
@@ -181,7 +206,7 @@ def sweep(
     if not len(grid):
         notes.append("every score is missing: no threshold can be swept")
         return empty
-    cols = [_prf(y, s >= t) for t in grid]
+    cols = _sweep_prf(y, s, grid)
     p, r, f, fm, fs = (list(x) for x in zip(*cols, strict=True))
     best = int(np.argmax(f))
     ranked = _finite_for_ranking(s)
@@ -254,7 +279,7 @@ def transfer(
     if math.isnan(d.best_threshold) or math.isnan(t.best_f1):
         return out
     _, _, s, y = _matrices(df, config, score, bounds, test)
-    f_at = _prf(y, s >= d.best_threshold)[2]
+    f_at = _sweep_prf(y, s, np.array([d.best_threshold]))[0][2]
     out["test_f1_at_dev_threshold"] = f_at
     out["kept"] = f_at / t.best_f1 if t.best_f1 > 0 else math.nan
     return out
