@@ -20,9 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(*args: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "evals", "-q", "-p", "no:cacheprovider",
-                    *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "HYPOTHESIS_PROFILE": "dev"})
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "evals", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "HYPOTHESIS_PROFILE": "dev"},
+    )
     return time.perf_counter() - start
 
 
@@ -31,8 +35,10 @@ def profile_serial() -> str:
 
     prof = cProfile.Profile()
     prof.enable()
-    pytest.main(["evals", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
-                 str(ROOT / "evals")], plugins=[])
+    pytest.main(
+        ["evals", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT), str(ROOT / "evals")],
+        plugins=[],
+    )
     prof.disable()
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out).sort_stats("cumulative")

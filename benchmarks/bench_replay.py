@@ -25,7 +25,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from logprob_eval.evalsuite.cassettes import make_vcr
+from logprob_eval.evalsuite.cassettes import make_vcr, use_cassette
 
 N = 1000
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,9 +93,9 @@ def main() -> None:
             cassette_library_dir=str(tmp), record_mode="none", match_on=("method", "path", "body")
         )
         ours_vcr = make_vcr(tmp, "none")
-        ours = replay(ours_vcr.use_cassette(ours_path.name), bodies, uri)
+        ours = replay(use_cassette(ours_vcr, ours_path.name), bodies, uri)
         base = replay(base_vcr.use_cassette(base_path.name), bodies, uri)
-        assert fails_on_changed_body(ours_vcr.use_cassette(ours_path.name), bodies[5], uri)
+        assert fails_on_changed_body(use_cassette(ours_vcr, ours_path.name), bodies[5], uri)
         assert fails_on_changed_body(base_vcr.use_cassette(base_path.name), bodies[5], uri)
     print(f"{N} requests replayed from a {N}-interaction cassette (derived benchmark data)")
     print(f"vcrpy built-in body matcher:     {base:8.1f} requests/s")

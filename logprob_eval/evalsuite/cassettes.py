@@ -4,7 +4,10 @@
   ``"json"``, anything else as text under ``"string"``), lists of numbers and strings on
   one line: readable in review and compact.
 * Matching: method, path (host and port are ignored: the local server's port changes
-  every run) and the canonical JSON body (keys sorted). Each body is canonicalised once.
+  every run) and the canonical JSON body (keys sorted). Each body is canonicalised once,
+  and recorded interactions are indexed by that key: a lookup runs vcrpy's matchers only on
+  the interactions with the same key instead of on every interaction of the cassette
+  (vcrpy alone costs O(n) matcher calls per request, O(n^2) for a replayed cassette).
 * Secrets: authorization / api-key / organization / project headers and cookies are
   dropped from requests and responses; of the remaining headers only ``content-type`` is
   kept. Every body is checked for key-shaped strings before it is written.
@@ -25,7 +28,7 @@ from urllib.parse import urlsplit
 
 from ..redact import KEY_PATTERN, SECRET_HEADERS
 
-__all__ = ["SERIALIZER", "body_key", "explain_miss", "make_vcr"]
+__all__ = ["SERIALIZER", "body_key", "explain_miss", "make_vcr", "use_cassette"]
 
 SERIALIZER = "logprob-eval-json"
 _KEEP_HEADERS = {"content-type"}
@@ -254,3 +257,44 @@ def explain_miss(cassette_path: str | Path, request_body: str | bytes | None) ->
             lines.append(f"{key}: recorded {a!r}, now {b!r}")
     more = f" (+{len(best[1]) - 3} more fields)" if len(best[1]) > 3 else ""
     return "closest recorded request differs in " + "; ".join(lines) + more
+
+
+# -- indexed lookups ------------------------------------------------------------------------
+
+
+def _request_key(request: Any) -> tuple[str, str, str]:
+    return (request.method, urlsplit(request.uri).path, body_key(request))
+
+
+def _indexed_cassette_class() -> Any:
+    from vcr.cassette import Cassette
+    from vcr.matchers import requests_match
+
+    class IndexedCassette(Cassette):  # type: ignore[misc]
+        """vcrpy's Cassette whose lookups go through an index of the recorded requests."""
+
+        def _responses(self, request: Any) -> Any:
+            request = self._before_record_request(request)
+            if not request:
+                return
+            index: dict[tuple[str, str, str], list[int]] = self.__dict__.setdefault(
+                "_lpe_index", {}
+            )
+            done = self.__dict__.get("_lpe_done", 0)
+            for i in range(done, len(self.data)):  # recorded since the last lookup
+                index.setdefault(_request_key(self.data[i][0]), []).append(i)
+            self.__dict__["_lpe_done"] = len(self.data)
+            for i in index.get(_request_key(request), ()):
+                stored, response = self.data[i]
+                if requests_match(request, stored, self._match_on):
+                    yield i, response
+
+    return IndexedCassette
+
+
+def use_cassette(vcr_obj: Any, path: str) -> Any:
+    """``vcr_obj.use_cassette(path)`` with indexed lookups (see the module docstring)."""
+    import functools
+
+    cls = _indexed_cassette_class()
+    return cls.use_arg_getter(functools.partial(vcr_obj.get_merged_config, path=path))

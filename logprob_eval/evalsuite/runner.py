@@ -19,7 +19,7 @@ from ..errors import BackendError, LogprobEvalError
 from ..experiments.stability import content_free_examples
 from ..records import LabelScore
 from ..scoring import RetryPolicy, ScoreRow, make_jobs, score_jobs
-from .cassettes import explain_miss, make_vcr
+from .cassettes import explain_miss, make_vcr, use_cassette
 from .config import Case, EvalConfig
 
 __all__ = ["CassetteMissError", "NoCassetteError", "SuiteRunner", "record_command"]
@@ -141,13 +141,13 @@ class SuiteRunner:
         mode = self.record_mode
         vcr = make_vcr(self.cassette_dir, "none" if mode == "once" and path.is_file() else mode)
         try:
-            with vcr.use_cassette(path.name):
+            with use_cassette(vcr, path.name):
                 return work()
         except CannotOverwriteExistingCassetteException as exc:
             if mode == "once":
                 # a stale recording: "once" records every case without a valid recording
                 path.unlink(missing_ok=True)
-                with make_vcr(self.cassette_dir, "once").use_cassette(path.name):
+                with use_cassette(make_vcr(self.cassette_dir, "once"), path.name):
                     return work()
             body = getattr(exc.failed_request, "body", None)
             raise CassetteMissError(
