@@ -144,3 +144,17 @@ def test_agreement_with_nothing_in_common():
     )
     ag = agreement(df, "m:x/exact/t1/normal", "m:x/exact/t2/normal")
     assert math.isnan(ag.kendall_tau) and ag.notes
+
+
+def test_vectorised_kendall_tau_matches_scipy_row_by_row():
+    from logprob_eval.experiments.metrics import kendall_tau_rows
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 4, size=(200, 10)).astype(float)  # many ties
+    b = a + rng.integers(-2, 3, size=(200, 10))
+    a[0] = 1.0  # a constant row: tau undefined
+    ours = kendall_tau_rows(a, b)
+    assert math.isnan(ours[0])
+    for i in range(1, 200):
+        ref = stats.kendalltau(a[i], b[i]).statistic
+        assert ours[i] == pytest.approx(ref) or (math.isnan(ref) and math.isnan(ours[i]))
