@@ -143,6 +143,8 @@ class _Prepared:
             else:
                 prev_blank_start = False
             tail = (tail + tok)[-_TAIL:]
+        # per start, built once: what the walks of every label look at first
+        self.start_index = [(i, self.blank[i], self.by_char(i, True)) for i in self.starts]
 
     def inner_norm(self, tok: str) -> str:
         return tok.casefold() if self.casefold else tok
@@ -200,7 +202,7 @@ class _Prepared:
 
 
 def _walk(
-    prep: _Prepared, start: int, target: str
+    prep: _Prepared, start: int, target: str, first_chars: dict[str, list[tuple[int, str]]]
 ) -> list[tuple[float, bool, tuple[tuple[int, str, float, bool], ...]]]:
     """All disjoint contributions (logprob, exact?, path) for ``target`` from ``start``."""
     out: list[tuple[float, bool, tuple[tuple[int, str, float, bool], ...]]] = []
@@ -214,7 +216,8 @@ def _walk(
         follow = -1
         matched_here = False
         # only alternatives that share the first character can complete or begin the rest
-        for j, nt in prep.by_char(i, first).get(remaining[0], ()):
+        chars = first_chars if i == start else prep.by_char(i, first)
+        for j, nt in chars.get(remaining[0], ()):
             if nt.startswith(remaining):
                 if any(c.isalnum() for c in nt[len(remaining) :]):
                     continue  # a longer word, not this label
@@ -254,13 +257,13 @@ def _score(prep: _Prepared, label: str, target: str) -> LabelScore:
         return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
     best: tuple[float, bool, int, list[Any]] | None = None
     head = target[0]
-    for start in prep.starts:
-        if not prep.blank[start] and head not in prep.by_char(start, True):
+    for start, blank, chars in prep.start_index:
+        if not blank and head not in chars:
             continue  # nothing listed at this start can begin the label
-        parts = _walk(prep, start, target)
+        parts = _walk(prep, start, target, chars)
         if not parts:
             continue
-        value = min(0.0, logsumexp(p[0] for p in parts))
+        value = min(0.0, parts[0][0] if len(parts) == 1 else logsumexp(p[0] for p in parts))
         exact = all(p[1] for p in parts)
         if best is None or value > best[0] or (value == best[0] and exact and not best[1]):
             best = (value, exact, start, parts)
