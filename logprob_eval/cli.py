@@ -210,8 +210,10 @@ def _serve(args: argparse.Namespace) -> int:
     path = resolve_model_path(args.model)
     engine = Engine(path, n_ctx=args.n_ctx, n_threads=args.threads, batch_size=args.batch_size)
     server = make_server(engine, args.model, args.host, args.port)
-    host, port = server.server_address[:2]
-    print(f"logprob-eval serve: {args.model} on http://{host}:{port}/v1", flush=True)
+    print(
+        f"logprob-eval serve: {args.model} on http://{args.host}:{server.server_port}/v1",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -96,23 +96,26 @@ def _rows(backend: Backend, job: Job, scores: dict[str, Any] | None, error: str)
     rows = []
     true = set(job.example.labels)
     for canon, phrase in job.label_set.mapping.items():
-        common = dict(
-            example_id=job.example.id,
-            model=backend.spec,
-            method=backend.method,
-            template=job.template.name,
-            label_set=job.label_set.name,
-            label=canon,
-            phrase=phrase,
-            is_true=canon in true,
-        )
+
+        def row(**fields: Any) -> ScoreRow:
+            return ScoreRow(
+                example_id=job.example.id,
+                model=backend.spec,
+                method=backend.method,
+                template=job.template.name,
+                label_set=job.label_set.name,
+                label=canon,  # noqa: B023 - called at once, inside this iteration
+                phrase=phrase,  # noqa: B023
+                is_true=canon in true,  # noqa: B023
+                **fields,
+            )
+
         if scores is None:
-            rows.append(ScoreRow(**common, logprob=math.nan, status="error", error=error))
+            rows.append(row(logprob=math.nan, status="error", error=error))
         else:
             s = scores[phrase]
             rows.append(
-                ScoreRow(
-                    **common,
+                row(
                     logprob=s.logprob,
                     status=s.status,
                     start=s.start,

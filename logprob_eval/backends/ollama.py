@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..errors import (
     BackendError,
@@ -41,7 +41,7 @@ class OllamaBackend(Backend):
     """``ollama:MODEL`` (host from ``OLLAMA_HOST`` or ``ollama:MODEL@http://host:port``)."""
 
     provider = "ollama"
-    methods: tuple[Method, ...] = ("generation",)
+    methods: ClassVar[tuple[Method, ...]] = ("generation",)
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError, LogprobsUnsupportedError, ResponseFormatError
 from ..matcher import match_labels
@@ -23,7 +23,7 @@ class OpenAIChatBackend(Backend):
     """``openai:MODEL``: one chat request per prompt, labels matched on the answer."""
 
     provider = "openai"
-    methods: tuple[Method, ...] = ("generation",)
+    methods: ClassVar[tuple[Method, ...]] = ("generation",)
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ and flagged in the score's note.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..errors import ConfigError, ResponseFormatError
 from ..matcher import match_labels
@@ -39,7 +39,7 @@ class OpenAICompatibleBackend(Backend):
     """``openai-compatible:NAME@http://host:port/v1``."""
 
     provider = "openai-compatible"
-    methods: tuple[Method, ...] = ("exact", "generation")
+    methods: ClassVar[tuple[Method, ...]] = ("exact", "generation")
 
     def __init__(
         self,

@@ -106,7 +106,8 @@ def ranking_metrics(
         return RankingMetrics(
             config,
             0,
-            *([math.nan] * 2),
+            math.nan,
+            math.nan,
             k,
             math.nan,
             math.nan,
@@ -131,10 +132,10 @@ def ranking_metrics(
             [f"all {len(part)} rows failed; see the error column"],
         )
     ids, labels, scores, truth = label_matrix(ok, config, score)
-    has_true = truth.any(axis=1)
+    has_true: np.ndarray = np.asarray(truth.any(axis=1), dtype=bool)
     if not has_true.all():
         notes.append(f"{int((~has_true).sum())} example(s) without a true label left out")
-    ids = [i for i, keep in zip(ids, has_true, strict=True) if keep]
+    ids = [i for i, keep in zip(ids, list(has_true), strict=True) if keep]
     scores, truth = scores[has_true], truth[has_true]
     if not len(ids):
         return RankingMetrics(
