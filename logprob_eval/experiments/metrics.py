@@ -62,6 +62,14 @@ class RankingMetrics:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    @classmethod
+    def undefined(
+        cls, config: str, k: int, notes: list[str], *, coverage: float = math.nan, n_errors: int = 0
+    ) -> RankingMetrics:
+        """Metrics that cannot be computed: NaN, with the reason in ``notes``."""
+        nan = math.nan
+        return cls(config, 0, nan, nan, k, nan, nan, coverage, n_errors, notes)
+
 
 @dataclass
 class AgreementMetrics:
@@ -103,33 +111,17 @@ def ranking_metrics(
     part = df[df["config"] == config]
     notes: list[str] = []
     if part.empty:
-        return RankingMetrics(
-            config,
-            0,
-            math.nan,
-            math.nan,
-            k,
-            math.nan,
-            math.nan,
-            math.nan,
-            0,
-            [f"no rows for config {config!r}"],
-        )
+        return RankingMetrics.undefined(config, k, [f"no rows for config {config!r}"])
     n_errors = int((part["status"] == "error").sum())
     ok = part[part["status"] != "error"]
     coverage = float((ok["status"] == "exact").mean()) if len(ok) else math.nan
     if ok.empty:
-        return RankingMetrics(
+        return RankingMetrics.undefined(
             config,
-            0,
-            math.nan,
-            math.nan,
             k,
-            math.nan,
-            math.nan,
-            coverage,
-            n_errors,
             [f"all {len(part)} rows failed; see the error column"],
+            coverage=coverage,
+            n_errors=n_errors,
         )
     ids, labels, scores, truth = label_matrix(ok, config, score)
     has_true: np.ndarray = np.asarray(truth.any(axis=1), dtype=bool)
@@ -138,17 +130,8 @@ def ranking_metrics(
     ids = [i for i, keep in zip(ids, list(has_true), strict=True) if keep]
     scores, truth = scores[has_true], truth[has_true]
     if not len(ids):
-        return RankingMetrics(
-            config,
-            0,
-            math.nan,
-            math.nan,
-            k,
-            math.nan,
-            math.nan,
-            coverage,
-            n_errors,
-            [*notes, "no example has a true label"],
+        return RankingMetrics.undefined(
+            config, k, [*notes, "no example has a true label"], coverage=coverage, n_errors=n_errors
         )
     if not np.isfinite(scores).any():
         notes.append("every score is missing or non-finite: ranks are arbitrary")
