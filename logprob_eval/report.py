@@ -85,28 +85,37 @@ def plot_template_agreement(df: pd.DataFrame, path: Path) -> Path | None:
         (key, grp)
         for key, grp in configs.groupby(["model", "method", "label_set"])
         if grp["template"].nunique() > 1
-    ][:4]
+    ][:6]
     if not groups:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.6), squeeze=False)
-    for ax, ((model, method, ls), grp) in zip(axes[0], groups, strict=False):
+    cols = min(3, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(6.0 * cols, 5.6 * rows), squeeze=False, layout="constrained"
+    )
+    im = None
+    for ax, ((model, method, ls), grp) in zip(axes.flat, groups, strict=False):
         grp = grp.sort_values("template")
         mat = agreement_matrix(df, list(grp["config"]))
         names = list(grp["template"])
         im = ax.imshow(mat.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu")
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
         ax.set_yticks(range(len(names)), names)
+        size = 8 if len(names) <= 5 else 6.5
         for i in range(len(names)):
             for j in range(len(names)):
                 v = mat.iat[i, j]
-                color = "white" if abs(v) > 0.6 else "black"
-                label = "" if math.isnan(v) else f"{v:.2f}"
-                ax.text(j, i, label, ha="center", va="center", fontsize=8, color=color)
+                # n/a: every text tied all labels in one of the two configs
+                color = "grey" if math.isnan(v) else ("white" if abs(v) > 0.6 else "black")
+                label = "n/a" if math.isnan(v) else f"{v:.2f}"
+                ax.text(j, i, label, ha="center", va="center", fontsize=size, color=color)
         ax.set_title(f"{_short(model)} / {method} / {ls}", fontsize=9)
-    fig.colorbar(im, ax=axes[0].tolist(), label="mean per-text Kendall tau")
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, label="mean per-text Kendall tau", shrink=0.8)
     fig.suptitle("Rank agreement across prompt templates")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
