@@ -24,6 +24,17 @@ def write_run_report(
         if key not in seen:
             seen.add(key)
             unique.append(r)
+    # one order whatever the workers' order: the same run gives the same report bit for bit
+    unique.sort(
+        key=lambda r: (
+            r["model"],
+            r["method"],
+            r["template"],
+            r["label_set"],
+            str(r["example_id"]),
+            r["label"],
+        )
+    )
     df = to_frame(unique)
     summary, sweeps = analyze(df)
     run = write_report(out_dir, df, summary, sweeps, run_id=None, title="pytest evals")
