@@ -34,6 +34,8 @@ __all__ = [
     "get_label_set",
     "get_template",
     "load_prompt_config",
+    "read_config_file",
+    "unwrap_tool_table",
 ]
 
 TOPICS: tuple[str, ...] = (
@@ -230,6 +232,28 @@ def _section(data: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any
     return value
 
 
+def unwrap_tool_table(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``[tool.logprob_eval]`` when the table is a ``pyproject.toml``, else the table itself."""
+    tool = data.get("tool", {})
+    if isinstance(tool, Mapping) and "logprob_eval" in tool:
+        inner: Mapping[str, Any] = tool["logprob_eval"]
+        return inner
+    return data
+
+
+def read_config_file(path: str | Path, *, what: str, fix: str) -> Mapping[str, Any]:
+    """A TOML file's table (unwrapped from ``[tool.logprob_eval]``); clear errors if the
+    file is missing (``fix`` says what to do) or not TOML."""
+    where = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {where!r} does not exist; {fix}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} {where!r} is not valid TOML: {exc}") from None
+    return unwrap_tool_table(data)
+
+
 def load_prompt_config(source: str | Path | Mapping[str, Any]) -> PromptConfig:
     """Built-in templates/label sets overlaid with a TOML file's or a mapping's.
 
@@ -237,20 +261,11 @@ def load_prompt_config(source: str | Path | Mapping[str, Any]) -> PromptConfig:
     "phrase") at the top level, or under ``[tool.logprob_eval]`` as in ``pyproject.toml``.
     """
     if isinstance(source, Mapping):
-        data: Mapping[str, Any] = source
+        data: Mapping[str, Any] = unwrap_tool_table(source)
         where = "config"
     else:
-        path = Path(source)
-        where = str(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {where!r} does not exist; check the path") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {where!r} is not valid TOML: {exc}") from None
-    tool = data.get("tool", {})
-    if isinstance(tool, Mapping) and "logprob_eval" in tool:
-        data = tool["logprob_eval"]
+        where = str(source)
+        data = read_config_file(source, what="config file", fix="check the path")
     templates = dict(TEMPLATES)
     for name, text in _section(data, "templates", where).items():
         if not isinstance(text, str):

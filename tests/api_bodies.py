@@ -61,7 +61,7 @@ OLLAMA_GENERATE: dict[str, Any] = {
 
 
 def completion_echo(
-    prompts: list[str], tokenised: list[list[str]], logprobs: list[list[float]]
+    prompts: list[str], tokenised: list[list[str]], logprobs: list[list[float]], model: str = "m"
 ) -> dict[str, Any]:
     """A legacy /v1/completions body with echo=true, max_tokens=0, in OpenAI's documented shape."""
     choices = []
@@ -84,4 +84,9 @@ def completion_echo(
                 },
             }
         )
-    return {"id": "cmpl-doc-example", "object": "text_completion", "model": "m", "choices": choices}
+    return {
+        "id": "cmpl-doc-example",
+        "object": "text_completion",
+        "model": model,
+        "choices": choices,
+    }

@@ -21,32 +21,17 @@ def fake_echo_completions(body: dict[str, Any]) -> dict[str, Any]:
     import hashlib
     import re
 
+    from .api_bodies import completion_echo
+
     prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
-    choices = []
-    for i, text in enumerate(prompts):
+    tokenised, logprobs = [], []
+    for text in prompts:
         toks = re.findall(r"\s*\S+", text)
-        offs, lps, pos = [], [], 0
+        lps, pos = [], 0
         for t in toks:
-            offs.append(pos)
             h = hashlib.sha256((text[:pos] + "|" + t).encode()).digest()
             lps.append(-0.1 - 8.0 * h[0] / 255)
             pos += len(t)
-        choices.append(
-            {
-                "index": i,
-                "text": text,
-                "finish_reason": "length",
-                "logprobs": {
-                    "tokens": toks,
-                    "token_logprobs": lps,
-                    "top_logprobs": None,
-                    "text_offset": offs,
-                },
-            }
-        )
-    return {
-        "id": "cmpl-fake",
-        "object": "text_completion",
-        "model": body["model"],
-        "choices": choices,
-    }
+        tokenised.append(toks)
+        logprobs.append(lps)
+    return completion_echo(prompts, tokenised, logprobs, model=body["model"])

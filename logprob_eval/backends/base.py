@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 
 from ..cache import ResponseCache, request_key
 from ..errors import ResponseFormatError
-from ..records import LabelScore, Method
+from ..matcher import match_labels
+from ..records import LabelScore, Method, Position
 
 __all__ = ["Backend"]
 
@@ -30,6 +31,7 @@ class Backend(ABC):
         method: Method,
         cache: ResponseCache | None = None,
         timeout: float = 60.0,
+        match_options: dict[str, Any] | None = None,
     ) -> None:
         if method not in self.methods:
             from ..errors import ConfigError
@@ -42,6 +44,7 @@ class Backend(ABC):
         self.method: Method = method
         self.cache = cache
         self.timeout = timeout
+        self.match_options = dict(match_options or {})  # for the matcher (generation method)
         self.request_count = 0
         self._count_lock = threading.Lock()
 
@@ -95,6 +98,16 @@ class Backend(ABC):
         if self.cache is not None:
             self.cache.put(key, body)
         return body
+
+    def _match_generated(
+        self, parse: Callable[[Any], list[Position]], body: Any, labels: Sequence[str]
+    ) -> dict[str, LabelScore]:
+        """Parse a generation response and score ``labels`` on it with the matcher."""
+        try:
+            positions = parse(body)
+        except ResponseFormatError as exc:
+            raise self._format_error(exc) from None
+        return match_labels(labels, positions, **self.match_options)
 
     def _format_error(self, exc: ResponseFormatError) -> ResponseFormatError:
         """The parser's error with this backend and model named in front."""

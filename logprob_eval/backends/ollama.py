@@ -54,7 +54,6 @@ class OllamaBackend(Backend):
         max_tokens: int = 16,
         raw: bool = False,
         timeout: float = 60.0,
-        match_options: dict[str, Any] | None = None,
         session: Any = None,
         **kwargs: Any,
     ) -> None:
@@ -72,7 +71,6 @@ class OllamaBackend(Backend):
         self.top_logprobs = top_logprobs
         self.max_tokens = max_tokens
         self.raw = raw
-        self.match_options = dict(match_options or {})
         self._session = session or requests.Session()
 
     def payload(self, prompt: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ..errors import ConfigError, LogprobsUnsupportedError, ResponseFormatError
-from ..matcher import match_labels
 from ..parsing import parse_openai_chat
 from ..records import LabelScore, Method
 from ._openai_client import call_json, make_client
@@ -35,7 +34,6 @@ class OpenAIChatBackend(Backend):
         top_logprobs: int = 20,
         max_tokens: int = 16,
         timeout: float = 60.0,
-        match_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, method=method, timeout=timeout, **kwargs)
@@ -50,7 +48,6 @@ class OpenAIChatBackend(Backend):
         self.base_url = base_url
         self.top_logprobs = top_logprobs
         self.max_tokens = max_tokens
-        self.match_options = dict(match_options or {})
         self._client = make_client(self.spec, base_url=base_url, api_key=api_key, timeout=timeout)
 
     def payload(self, prompt: str) -> dict[str, Any]:
@@ -69,11 +66,7 @@ class OpenAIChatBackend(Backend):
         body = self._request(
             "chat/completions", payload, lambda: call_json(self.spec, self._client, create, payload)
         )
-        try:
-            positions = parse_openai_chat(body)
-        except ResponseFormatError as exc:
-            raise self._format_error(exc) from None
-        return match_labels(labels, positions, **self.match_options)
+        return self._match_generated(parse_openai_chat, body, labels)
 
     def complete(
         self,

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from ..errors import ConfigError, ResponseFormatError
-from ..matcher import match_labels
 from ..parsing import EchoedToken, parse_completion_echo, parse_completion_positions
 from ..records import LabelScore, Method, PathStep
 from ._openai_client import call_json, make_client
@@ -53,7 +52,6 @@ class OpenAICompatibleBackend(Backend):
         max_tokens: int = 16,
         batch_prompts: bool = True,
         timeout: float = 60.0,
-        match_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, method=method, timeout=timeout, **kwargs)
@@ -66,7 +64,6 @@ class OpenAICompatibleBackend(Backend):
         self.top_logprobs = top_logprobs
         self.max_tokens = max_tokens
         self.batch_prompts = batch_prompts
-        self.match_options = dict(match_options or {})
         self._client = make_client(self.spec, base_url=base_url, api_key=api_key, timeout=timeout)
 
     @property
@@ -107,11 +104,7 @@ class OpenAICompatibleBackend(Backend):
 
     def _score_generation(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
         body = self._send(self.generation_payload(prompt))
-        try:
-            positions = parse_completion_positions(body)
-        except ResponseFormatError as exc:
-            raise self._format_error(exc) from None
-        return match_labels(labels, positions, **self.match_options)
+        return self._match_generated(parse_completion_positions, body, labels)
 
     def _score_exact(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
         labels = list(labels)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..prompts import LabelSet, Template, load_prompt_config
+from ..prompts import LabelSet, Template, load_prompt_config, read_config_file
 
 __all__ = ["Case", "EvalConfig", "ModelEntry", "load_eval_config"]
 
@@ -110,15 +109,7 @@ def load_eval_config(path: str | Path) -> EvalConfig:
     """Read and validate the suite's TOML file."""
     path = Path(path)
     where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"eval config {where!r} does not exist; pass --llm-config PATH") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"eval config {where!r} is not valid TOML: {exc}") from None
-    tool = data.get("tool", {})
-    if isinstance(tool, Mapping) and "logprob_eval" in tool:
-        data = tool["logprob_eval"]
+    data = read_config_file(path, what="eval config", fix="pass --llm-config PATH")
     prompts = load_prompt_config(data)
     models = []
     for i, m in enumerate(data.get("models", [])):
