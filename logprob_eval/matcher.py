@@ -23,9 +23,12 @@ smallest log-prob listed at the first position; with no positions at all it is `
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate, chain, compress
+from operator import itemgetter
 from typing import Any
 
 from .errors import ConfigError
@@ -41,115 +44,107 @@ SEPARATOR_PATTERN = re.compile(
 
 _QUOTES = "\"'`“”‘’«»"
 _TAIL = 16  # characters of generated text kept to test SEPARATOR_PATTERN
+_SEPARATOR_CHARS = frozenset(",;:/|[](){}\"'`*•-.\n\t")  # the pattern's character class
+
+
+_NUM: frozenset[Any] = frozenset({float, int})
+_TOKEN = itemgetter("token")
+_LOGPROB = itemgetter("logprob")
+_TRAILING = re.compile(r"[\W_]+\Z")  # trailing non-alphanumerics (str.isalnum's complement)
+_MEMO_SIZE = 1 << 16  # token texts remembered per label table
+
+_Raw = tuple[list[str], list[float], list[str], list[float], list[int]]
+"""Sampled tokens and log-probs per position; every listed token and log-prob, flat, with
+the end offset of each position's list."""
 
 
 class _Slow(Exception):
     """The fast reader met something it does not handle: use the validating parser."""
 
 
-_NOT_SEEN = object()
-
-
-def _read_fast(positions: Any) -> list[tuple[str, float, Any]]:
-    """(token, logprob, [(alt token, alt logprob)]) per position, type-checked."""
-    if not isinstance(positions, list | tuple):
+def _read_fast(positions: Any) -> _Raw:
+    """Dict positions read and type-checked with a few C-level passes over all entries."""
+    if positions.__class__ not in (list, tuple):
         raise _Slow
-    out = []
+    sampled: list[str] = []
+    sampled_lps: list[float] = []
+    tops = []
     for e in positions:
         if e.__class__ is not dict:
             raise _Slow
         tok = e["token"]
         lp = e["logprob"]
-        if tok.__class__ is not str or lp.__class__ not in (float, int) or not lp <= 0.0:
+        if tok.__class__ is not str or lp.__class__ not in _NUM or not lp <= 0.0:
             raise _Slow
         b = e.get("bytes")
-        if b is not None and b.__class__ not in (list, tuple):
-            raise _Slow
         top = e.get("top_logprobs")
         if top is None:
             top = ()
-        elif top.__class__ not in (list, tuple):
+        if top.__class__ not in (list, tuple) or (
+            b is not None and b.__class__ not in (list, tuple)
+        ):
             raise _Slow
-        out.append((tok, float(lp), _alt_pairs(top)))
-    return out
+        sampled.append(tok)
+        sampled_lps.append(lp)
+        tops.append(top)
+    flat = list(chain.from_iterable(tops))
+    toks = list(map(_TOKEN, flat))
+    lps = list(map(_LOGPROB, flat))
+    "".join(toks)  # TypeError unless every token is a string
+    if lps and not (
+        set(map(type, lps)) <= _NUM and max(lps) <= 0.0 and (total := sum(lps)) == total
+    ):
+        raise _Slow  # a bool, a positive number or NaN: let the parser name it
+    return sampled, sampled_lps, toks, lps, list(accumulate(map(len, tops)))
 
 
-def _read(positions: Any) -> list[tuple[str, float, Any]]:
+def _read(positions: Any) -> _Raw:
     try:
         return _read_fast(positions)
     except (_Slow, KeyError, TypeError, AttributeError):
         parsed = parse_positions(positions)  # raises the precise, field-naming error
-        return [
-            (p.token, p.logprob, [(a.token, a.logprob) for a in p.top_logprobs]) for p in parsed
-        ]
+        return (
+            [p.token for p in parsed],
+            [p.logprob for p in parsed],
+            [a.token for p in parsed for a in p.top_logprobs],
+            [a.logprob for p in parsed for a in p.top_logprobs],
+            list(accumulate(len(p.top_logprobs) for p in parsed)),
+        )
 
 
-_STR = frozenset({str})
-_NUM = frozenset({float, int})
-_ZERO = 0.0
+class _Table:
+    """The labels and normalisation options of a call, indexed for the start positions.
 
-
-def _alt_pairs(top: Any) -> list[tuple[str, float]]:
-    """Validate one position's listed alternatives into (token, logprob) pairs (C loops)."""
-    if not top:
-        return []
-    toks = [a["token"] for a in top]
-    lps = [a["logprob"] for a in top]
-    if not (
-        set(map(type, toks)) <= _STR and set(map(type, lps)) <= _NUM and all(map(_ZERO.__ge__, lps))
-    ):
-        raise _Slow
-    return list(zip(toks, lps, strict=True))
-
-
-class _Prepared:
-    """Positions read once and indexed lazily, shared by every label.
-
-    For a position ``i`` used by some walk, ``alts(i)`` is the sampled token followed by
-    the listed alternatives that are not it (see :attr:`Position.alternatives`);
-    ``by_char(i, first)`` groups their normalised texts by first character, as a label
-    start (``first``: leading blanks stripped) or inside a label.
+    ``lookup(tok)`` gives, for a raw start token, the labels its normalised text begins or
+    completes: ((label number, completes?), ...). Every non-empty prefix of a label's text
+    is indexed; ``cores`` (the text without trailing non-alphanumerics) finds tokens that
+    complete a label and add punctuation (``"Sports,"``). Answers are memoised per token:
+    one table (cached) serves every response scored with the same labels and options.
     """
+
+    __slots__ = ("casefold", "cores", "index", "memo", "pairs", "strip_quotes", "strip_whitespace")
 
     def __init__(
         self,
-        raw: list[tuple[str, float, Any]],
-        *,
-        strip_whitespace: bool,
+        pairs: list[tuple[str, str]],
         casefold: bool,
+        strip_whitespace: bool,
         strip_quotes: bool,
-        multi_label: bool,
     ) -> None:
-        self.raw = raw
-        self.n = len(raw)
+        self.pairs = pairs
         self.casefold = casefold
         self.strip_whitespace = strip_whitespace
         self.strip_quotes = strip_quotes
-        self._alts: dict[int, list[tuple[str, float, bool]]] = {}
-        self._by_char: dict[tuple[int, bool], dict[str, list[tuple[int, str]]]] = {}
-        self._norms: dict[tuple[int, bool], list[str]] = {}
-        self.blank: dict[int, bool] = {}
-        self.starts: list[int] = []
-        tail = ""
-        prev_blank_start = False
-        for i, (tok, _, _) in enumerate(raw):
-            is_start = i == 0 or (multi_label and bool(SEPARATOR_PATTERN.search(tail)))
-            # a start right after a blank (whitespace- or quote-only) start token is
-            # covered by walking through that token from the earlier start
-            if is_start and not prev_blank_start:
-                self.starts.append(i)
-                prev_blank_start = self.first_norm(tok) == ""
-                self.blank[i] = prev_blank_start
-            else:
-                prev_blank_start = False
-            tail = (tail + tok)[-_TAIL:]
-        # per start, built once: what the walks of every label look at first
-        self.start_index = [(i, self.blank[i], self.by_char(i, True)) for i in self.starts]
-
-    def inner_norm(self, tok: str) -> str:
-        return tok.casefold() if self.casefold else tok
+        self.index: dict[str, list[tuple[int, bool]]] = {}
+        self.cores: dict[str, list[int]] = {}
+        for n, (_, target) in enumerate(pairs):
+            for k in range(1, len(target) + 1):
+                self.index.setdefault(target[:k], []).append((n, k == len(target)))
+            self.cores.setdefault(_TRAILING.sub("", target), []).append(n)
+        self.memo: dict[str, tuple[tuple[int, bool], ...]] = {}
 
     def first_norm(self, tok: str) -> str:
+        """A token as the first of a label: case, then leading whitespace and quotes."""
         if self.casefold:
             tok = tok.casefold()
         if self.strip_whitespace:
@@ -160,137 +155,281 @@ class _Prepared:
                 tok = tok.lstrip()
         return tok
 
-    def alts(self, i: int) -> list[tuple[str, float, bool]]:
+    def inner_norm(self, tok: str) -> str:
+        """A token inside a label: case only."""
+        return tok.casefold() if self.casefold else tok
+
+    def lookup(self, tok: str) -> tuple[tuple[int, bool], ...]:
+        nt = self.first_norm(tok)
+        hit = list(self.index.get(nt, ()))
+        if nt and not nt[-1].isalnum():
+            for n in self.cores.get(_TRAILING.sub("", nt), ()):
+                target = self.pairs[n][1]
+                if len(target) < len(nt) and nt.startswith(target):
+                    hit.append((n, True))
+        if len(self.memo) >= _MEMO_SIZE:
+            self.memo.clear()
+        self.memo[tok] = got = tuple(hit)
+        return got
+
+    def hits(self, toks: list[str]) -> dict[int, list[tuple[int, bool]]]:
+        """Label number -> [(alternative number, completes?)] at one start position."""
+        memo: list[Any] = list(map(self.memo.get, toks))
+        found: list[tuple[tuple[int, bool], ...]] = memo
+        if None in memo:
+            found = [self.lookup(t) if f is None else f for t, f in zip(toks, memo, strict=True)]
+        out: dict[int, list[tuple[int, bool]]] = {}
+        for j in compress(range(len(found)), found):  # tokens that begin or complete a label
+            for n, complete in found[j]:
+                got = out.get(n)
+                if got is None:
+                    out[n] = [(j, complete)]
+                else:
+                    got.append((j, complete))
+        return out
+
+
+class _Prepared:
+    """Positions read once and indexed lazily, shared by every label.
+
+    ``starts`` lists (position, its sampled token is blank) for every place a label may
+    begin. For a position ``i`` used by some walk, ``alts(i)`` is (tokens, logprobs) of the
+    sampled token followed by the listed alternatives that are not it (see
+    :attr:`Position.alternatives`); ``norms(i, first)`` their normalised texts.
+    """
+
+    def __init__(self, raw: _Raw, table: _Table, multi_label: bool) -> None:
+        self.sampled, self.sampled_lps, self.listed, self.listed_lps, self.ends = raw
+        self.n = len(self.sampled)
+        self.table = table
+        self._alts: dict[int, tuple[list[str], list[float]]] = {}
+        self._norms: dict[tuple[int, bool], list[str]] = {}
+        self.starts: list[tuple[int, bool]] = []
+        tail = ""
+        prev_blank_start = False
+        for i, tok in enumerate(self.sampled):
+            is_start = i == 0 or (multi_label and _ends_with_separator(tail))
+            # a start right after a blank (whitespace- or quote-only) start token is
+            # covered by walking through that token from the earlier start
+            if is_start and not prev_blank_start:
+                prev_blank_start = table.first_norm(tok) == ""
+                self.starts.append((i, prev_blank_start))
+            else:
+                prev_blank_start = False
+            tail = (tail + tok)[-_TAIL:]
+
+    def alts(self, i: int) -> tuple[list[str], list[float]]:
         got = self._alts.get(i)
         if got is not None:
             return got
-        tok, lp, pairs = self.raw[i]
-        out = [(tok, lp, True)]
-        seen = {(tok, lp)}
-        for t, v in pairs:
-            if (t, v) in seen or (t == tok and abs(v - lp) <= _SAME_TOKEN_TOL):
-                continue
-            seen.add((t, v))
-            out.append((t, v, False))
-        self._alts[i] = out
-        return out
-
-    def min_listed(self, i: int) -> float:
-        return min(v for _, v, _ in self.alts(i))
+        tok, lp = self.sampled[i], self.sampled_lps[i]
+        a, b = self.ends[i - 1] if i else 0, self.ends[i]
+        listed, lps = self.listed[a:b], self.listed_lps[a:b]
+        if len(set(listed)) == len(listed):  # distinct texts: only the sampled one can repeat
+            k = listed.index(tok) if tok in listed else -1
+            if k >= 0 and abs(lps[k] - lp) <= _SAME_TOKEN_TOL:
+                del listed[k], lps[k]
+            got = [tok, *listed], [lp, *lps]
+        else:
+            toks, vals = [tok], [lp]
+            seen = {(tok, lp)}
+            for t, v in zip(listed, lps, strict=True):
+                if (t, v) in seen or (t == tok and abs(v - lp) <= _SAME_TOKEN_TOL):
+                    continue
+                seen.add((t, v))
+                toks.append(t)
+                vals.append(v)
+            got = toks, vals
+        self._alts[i] = got
+        return got
 
     def norms(self, i: int, first: bool) -> list[str]:
-        """The normalised text of each alternative at ``i``, as a label start or inside."""
+        """The normalised texts of ``alts(i)``, as a label start (``first``) or inside one."""
         key = (i, first)
         got = self._norms.get(key)
         if got is None:
-            norm = self.first_norm if first else self.inner_norm
-            got = [norm(t) for t, _, _ in self.alts(i)]
-            self._norms[key] = got
+            norm = self.table.first_norm if first else self.table.inner_norm
+            got = self._norms[key] = list(map(norm, self.alts(i)[0]))
         return got
 
-    def by_char(self, i: int, first: bool) -> dict[str, list[tuple[int, str]]]:
-        """First character -> (alternative number, normalised text) at position ``i``."""
-        key = (i, first)
-        got = self._by_char.get(key)
-        if got is None:
-            got = {}
-            for j, nt in enumerate(self.norms(i, first)):
-                if nt:
-                    got.setdefault(nt[0], []).append((j, nt))
-            self._by_char[key] = got
-        return got
+
+_Step = tuple[int, str, float, bool]
+_Part = tuple[float, bool, tuple[_Step, ...]]
+_Best = tuple[float, bool, int, bool, list[tuple[int, bool]]]
+
+
+def _ends_with_separator(text: str) -> bool:
+    """``SEPARATOR_PATTERN.search(text)``, skipping the regex when the end of the text
+    rules it out (it must end with a separator character or ``and``/``or``/``&``, then
+    whitespace only)."""
+    stripped = text.rstrip()
+    blanks = text[len(stripped) :]
+    if "\n" in blanks or "\t" in blanks:
+        return True
+    if not stripped:
+        return False
+    last = stripped[-1]
+    if last in _SEPARATOR_CHARS:
+        return True
+    return last in "dDrR&" and SEPARATOR_PATTERN.search(text) is not None
 
 
 def _walk(
-    prep: _Prepared, start: int, target: str, first_chars: dict[str, list[tuple[int, str]]]
-) -> list[tuple[float, bool, tuple[tuple[int, str, float, bool], ...]]]:
-    """All disjoint contributions (logprob, exact?, path) for ``target`` from ``start``."""
-    out: list[tuple[float, bool, tuple[tuple[int, str, float, bool], ...]]] = []
-    acc = 0.0
-    path: tuple[tuple[int, str, float, bool], ...] = ()
-    remaining = target
-    i = start
-    first = True  # the next token begins the label: leading blanks are normalised away
+    prep: _Prepared,
+    i: int,
+    target: str,
+    remaining: str,
+    first: bool,
+    acc: float,
+    path: tuple[_Step, ...],
+    out: list[_Part],
+) -> None:
+    """Extend ``out`` with the contributions of the walk for ``target`` from position
+    ``i`` on, ``remaining`` of it still to spell after ``path`` (log-prob ``acc``)."""
     while i < prep.n:
-        alts = prep.alts(i)
+        toks, lps = prep.alts(i)
+        norms = prep.norms(i, first)
         follow = -1
         matched_here = False
-        # only alternatives that share the first character can complete or begin the rest
-        chars = first_chars if i == start else prep.by_char(i, first)
-        for j, nt in chars.get(remaining[0], ()):
+        for j, nt in enumerate(norms):
+            if not nt:
+                continue
             if nt.startswith(remaining):
                 if any(c.isalnum() for c in nt[len(remaining) :]):
                     continue  # a longer word, not this label
-                t, v, sampled = alts[j]
-                out.append((acc + v, True, (*path, (i, t, v, sampled))))
+                out.append((acc + lps[j], True, (*path, (i, toks[j], lps[j], j == 0))))
                 matched_here = True
             elif remaining.startswith(nt):
                 matched_here = True
-                t, v, sampled = alts[j]
-                if sampled:
-                    follow = j
+                if j == 0:
+                    follow = 0
                 else:
-                    out.append((acc + v, False, (*path, (i, t, v, False))))
-        t0, v0, _ = alts[0]
-        n0 = prep.norms(i, first)[0]
+                    out.append((acc + lps[j], False, (*path, (i, toks[j], lps[j], False))))
+        n0 = norms[0]
         if follow < 0 and first and n0 == "":
-            follow = 0  # a blank sampled token before the label: walk through it
+            pass  # a blank sampled token before the label: walk through it
         elif follow < 0:
             if not matched_here and remaining != target:
                 # diverged inside the label and its next token is not listed here
-                out.append((acc + prep.min_listed(i), False, path))
-            return out
+                out.append((acc + min(lps), False, path))
+            return
         else:
             remaining = remaining[len(n0) :]
             first = False
-        acc += v0
-        path = (*path, (i, t0, v0, True))
+        acc += lps[0]
+        path = (*path, (i, toks[0], lps[0], True))
         i += 1
     if remaining != target:
         # the answer ended with the label still incomplete: the path so far bounds it
         out.append((acc, False, path))
-    return out
 
 
-def _score(prep: _Prepared, label: str, target: str) -> LabelScore:
+def _start_parts(
+    prep: _Prepared, start: int, blank: bool, hits: Sequence[tuple[int, bool]], target: str
+) -> list[_Part]:
+    """The contributions for ``target`` beginning at ``start``, whose listed alternatives
+    ``hits`` begin or complete it."""
+    toks, lps = prep.alts(start)
+    parts: list[_Part] = []
+    follow = False
+    for j, complete in hits:
+        if complete:
+            parts.append((lps[j], True, ((start, toks[j], lps[j], j == 0),)))
+        elif j:
+            parts.append((lps[j], False, ((start, toks[j], lps[j], False),)))
+        else:
+            follow = True
+    step0 = ((start, toks[0], lps[0], True),)
+    if blank:  # walk through the blank sampled token: the label may begin next
+        _walk(prep, start + 1, target, target, True, lps[0], step0, parts)
+    elif follow:
+        rest = target[len(prep.table.first_norm(toks[0])) :]
+        _walk(prep, start + 1, target, rest, False, lps[0], step0, parts)
+    return parts
+
+
+def _score_all(prep: _Prepared) -> dict[str, LabelScore]:
+    pairs = prep.table.pairs
     if prep.n == 0:
-        return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
-    best: tuple[float, bool, int, list[Any]] | None = None
-    head = target[0]
-    for start, blank, chars in prep.start_index:
-        if not blank and head not in chars:
-            continue  # nothing listed at this start can begin the label
-        parts = _walk(prep, start, target, chars)
-        if not parts:
-            continue
-        value = min(0.0, parts[0][0] if len(parts) == 1 else logsumexp(p[0] for p in parts))
-        exact = all(p[1] for p in parts)
-        if best is None or value > best[0] or (value == best[0] and exact and not best[1]):
-            best = (value, exact, start, parts)
+        return {
+            label: LabelScore(
+                label, -math.inf, "missing", "generation", note="no generated positions"
+            )
+            for label, _ in pairs
+        }
+    best: list[_Best | None] = [None] * len(pairs)
+    for start, blank in prep.starts:
+        toks, lps = prep.alts(start)
+        hits = prep.table.hits(toks)
+        for n, hs in ((n, hits.get(n, [])) for n in range(len(pairs))) if blank else hits.items():
+            if blank or not (hs[0][0] or hs[0][1]):  # walks on: through or along the sample
+                parts = _start_parts(prep, start, blank, hs, pairs[n][1])
+                if not parts:
+                    continue
+                value = logsumexp([p[0] for p in parts])
+                exact = all([p[1] for p in parts])
+            elif len(hs) == 1:
+                value, exact = lps[hs[0][0]], hs[0][1]
+            else:  # listed tokens only: each is one contribution
+                value = logsumexp([lps[j] for j, _ in hs])
+                exact = all([complete for _, complete in hs])
+            if value > 0.0:
+                value = 0.0
+            old = best[n]
+            if old is None or value > old[0] or (value == old[0] and exact and not old[1]):
+                best[n] = (value, exact, start, blank, hs)
+    return {label: _result(prep, label, target, best[n]) for n, (label, target) in enumerate(pairs)}
+
+
+def _result(prep: _Prepared, label: str, target: str, best: _Best | None) -> LabelScore:
     if best is None:
-        first = prep.starts[0]
+        first = prep.starts[0][0]
+        lps = prep.alts(first)[1]
         return LabelScore(
             label,
-            prep.min_listed(first),
+            min(lps),
             "upper_bound",
             "generation",
             start=first,
-            note=f"not among the {len(prep.alts(first))} listed tokens at position {first}",
+            note=f"not among the {len(lps)} listed tokens at position {first}",
         )
-    value, exact, start, parts = best
-    dominant = max(parts, key=lambda p: p[0])[2]
-    tokens = tuple(tuple(step[1] for step in p[2]) for p in parts)
+    value, exact, start, blank, hs = best
+    parts = _start_parts(prep, start, blank, hs, target)
+    top = parts[0]
+    for part in parts:
+        if part[0] > top[0]:
+            top = part  # the dominant contribution (the first of equals)
+    tokens = tuple([tuple([step[1] for step in part[2]]) for part in parts])
     return LabelScore(
         label,
         value,
         "exact" if exact else "upper_bound",
         "generation",
-        tuple(PathStep(*step) for step in dominant),
+        tuple([PathStep(*step) for step in top[2]]),
         start,
-        tuple(dict.fromkeys("".join(t) for t in tokens)),
+        tuple(dict.fromkeys(["".join(t) for t in tokens])),
         "" if start == 0 else f"conditional on the {start} token(s) generated before it",
         tokens,
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_table(
+    labels: tuple[str, ...], casefold: bool, strip_whitespace: bool, strip_quotes: bool
+) -> _Table:
+    return _Table(_normalise_labels(labels, casefold), casefold, strip_whitespace, strip_quotes)
+
+
+def _table(
+    labels: Iterable[str], casefold: bool, strip_whitespace: bool, strip_quotes: bool
+) -> _Table:
+    if not isinstance(labels, str | bytes | Mapping) and isinstance(labels, Iterable):
+        labels = tuple(labels)
+        try:
+            return _cached_table(labels, casefold, strip_whitespace, strip_quotes)
+        except TypeError:  # an unhashable label: the validation below names it
+            pass
+    return _Table(_normalise_labels(labels, casefold), casefold, strip_whitespace, strip_quotes)
 
 
 def _normalise_labels(labels: Iterable[str], casefold: bool) -> list[tuple[str, str]]:
@@ -330,15 +469,8 @@ def match_labels(
     label -> :class:`LabelScore` in the order of ``labels``. Raises only
     :class:`~logprob_eval.errors.LogprobEvalError` subclasses.
     """
-    pairs = _normalise_labels(labels, casefold)
-    prep = _Prepared(
-        _read(positions),
-        strip_whitespace=strip_whitespace,
-        casefold=casefold,
-        strip_quotes=strip_quotes,
-        multi_label=multi_label,
-    )
-    return {label: _score(prep, label, target) for label, target in pairs}
+    table = _table(labels, bool(casefold), bool(strip_whitespace), bool(strip_quotes))
+    return _score_all(_Prepared(_read(positions), table, bool(multi_label)))
 
 
 def match_label(

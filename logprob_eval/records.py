@@ -141,13 +141,16 @@ class LabelScore:
 
 def logsumexp(values: Iterable[float]) -> float:
     """log(sum(exp(v))) computed stably; ``-inf`` for no values."""
-    vals = [v for v in values if v != -math.inf]
+    vals = values if isinstance(values, list) else list(values)
     if not vals:
         return -math.inf
     top = max(vals)
-    if top == math.inf:
-        return math.inf
-    return top + math.log(math.fsum(math.exp(v - top) for v in vals))
+    if top == -math.inf or top == math.inf:
+        return top
+    if len(vals) == 2:  # the common case, without the generic sum (same result: 1 + x)
+        a, b = vals
+        return top + math.log(1.0 + math.exp((b if a == top else a) - top))
+    return top + math.log(math.fsum([math.exp(v - top) for v in vals]))
 
 
 def to_prob(logprob: float) -> float:

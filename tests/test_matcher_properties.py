@@ -10,7 +10,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from logprob_eval import LogprobEvalError, match_labels
-from logprob_eval.matcher import match_label
+from logprob_eval.matcher import SEPARATOR_PATTERN, _ends_with_separator, match_label
+from logprob_eval.records import logsumexp
 
 LABEL_CHARS = "bcdfghjklm"  # no vowels: labels never contain separator words like "and"
 OTHER_CHARS = "nopqrstvwxyz"  # alternatives built from these can never match a label
@@ -191,3 +192,23 @@ def test_exact_scores_follow_a_valid_path(labels: list[str], positions: list[Any
         )
         assert all(step.sampled for step in steps[:-1])
         assert steps[0].position == s.start
+
+
+@given(
+    st.text(
+        st.sampled_from(list(",;:/|[](){}\"'`*•-.\n\t &abdnorDRAN_9é\u00a0\u2003\x1c")), max_size=12
+    )
+)
+def test_separator_shortcut_agrees_with_the_pattern(text: str) -> None:
+    assert _ends_with_separator(text) == bool(SEPARATOR_PATTERN.search(text))
+
+
+@given(st.lists(st.floats(min_value=-50.0, max_value=0.0) | st.just(-math.inf), max_size=6))
+def test_logsumexp_is_the_log_of_the_summed_probabilities(values: list[float]) -> None:
+    total = math.fsum(math.exp(v) for v in values)
+    got = logsumexp(values)
+    if total == 0.0:
+        assert got == -math.inf
+    else:
+        assert math.isclose(got, math.log(total), rel_tol=1e-12, abs_tol=1e-12)
+    assert got == logsumexp(iter(values)) == logsumexp(reversed(values))
