@@ -2,19 +2,31 @@
 logprob-eval's token-path matcher vs the notebook's greedy matcher (tests/notebook_matcher.py)
 on the same inputs. Correct semantics may cost a little; more than 2x slower is a defect.
 
-Inputs are synthetic responses (seeded): answers that spell labels in one or several tokens,
-separators, and top-20 alternatives drawn from label pieces and filler words.
+Inputs are synthetic responses (seeded) on two alternative mixes, both with answers that list
+labels (one or two tokens each) between separators, so every response has about 9 places where
+a label may start:
 
-Run: python benchmarks/bench_matcher.py          (last line: the ratio)
+* ``recorded mix``: each top-20 alternative is a label piece with the probability measured in
+  the committed generation cassettes (about 9%), otherwise a real non-label token taken from
+  those cassettes. This is what the matcher meets in practice.
+* ``label-dense``: every alternative is drawn from label pieces and 12 filler words (about
+  half of them begin or spell a label): the worst case for the token-path matcher (many
+  matches to combine at every start) and the best case for the greedy one (it finds some
+  piece of every label at once and stops reading).
+
+Run: python benchmarks/bench_matcher.py          (last line: the ratios)
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -23,9 +35,11 @@ from logprob_eval.parsing import parse_positions
 from logprob_eval.prompts import TOPICS
 from tests.notebook_matcher import notebook_match
 
+ROOT = Path(__file__).resolve().parents[1]
 N_RESPONSES = 2000
 POSITIONS, TOP_K = 20, 20
 FILLER = [" the", " of", " and", ",", "\n", " is", " about", " a", " text", ".", " it", " which"]
+LABELS = list(TOPICS)
 
 
 def pieces(label: str) -> list[str]:
@@ -33,17 +47,48 @@ def pieces(label: str) -> list[str]:
     return [" " + label, " " + label[:cut], label[cut:], label, " " + label.lower()]
 
 
-def response(rng: random.Random) -> list[dict]:
-    vocab = [p for t in TOPICS for p in pieces(t)] + FILLER
+LABEL_PIECES = [p for t in LABELS for p in pieces(t)]
+
+
+def is_label_piece(token: str) -> bool:
+    text = token.strip()
+    return bool(text) and any(t.startswith(text) or text.startswith(t) for t in LABELS)
+
+
+def recorded_tokens() -> tuple[list[str], float]:
+    """Non-label alternatives seen in the committed generation cassettes, and the share of
+    alternatives there that begin or spell a label."""
+    seen: dict[str, None] = {}
+    total = labelled = 0
+    for path in sorted((ROOT / "cassettes").glob("*-generation-*.json")):
+        for interaction in json.loads(path.read_text())["interactions"]:
+            choice = interaction["response"]["body"]["json"]["choices"][0]
+            for top in choice["logprobs"]["top_logprobs"]:
+                for token in top:
+                    total += 1
+                    if is_label_piece(token):
+                        labelled += 1
+                    else:
+                        seen[token] = None
+    if not total:
+        sys.exit("no generation cassettes under cassettes/: run from a full checkout")
+    return list(seen), labelled / total
+
+
+def response(rng: random.Random, draw_alt: Callable[[random.Random], str]) -> list[dict]:
     answer: list[str] = []
     while len(answer) < POSITIONS:
-        lab = rng.choice(TOPICS)
+        lab = rng.choice(LABELS)
         answer += [" " + lab[:3], lab[3:]] if rng.random() < 0.3 and len(lab) > 4 else [" " + lab]
         answer.append(rng.choice([",", " and", "\n"]))
     out = []
     for tok in answer[:POSITIONS]:
         lps = sorted((math.log(rng.random() + 1e-9) * 3 for _ in range(TOP_K - 1)), reverse=True)
-        alts = rng.sample([v for v in vocab if v != tok], TOP_K - 1)
+        alts: dict[str, None] = {}
+        while len(alts) < TOP_K - 1:
+            alt = draw_alt(rng)
+            if alt != tok:
+                alts[alt] = None
         lp = -abs(rng.gauss(0.3, 0.3))
         top = [{"token": a, "logprob": min(x, lp)} for a, x in zip(alts, lps, strict=True)]
         out.append(
@@ -52,29 +97,53 @@ def response(rng: random.Random) -> list[dict]:
     return out
 
 
-def rate(fn, data) -> float:
-    start = time.perf_counter()
-    for r in data:
-        fn(r)
-    return len(data) / (time.perf_counter() - start)
+def rate(fn: Callable[[Any], object], data: list[Any]) -> float:
+    best = 0.0
+    for _ in range(3):  # best of three: the machine is shared and noisy
+        start = time.perf_counter()
+        for r in data:
+            fn(r)
+        best = max(best, len(data) / (time.perf_counter() - start))
+    return best
+
+
+def measure(name: str, data: list[list[dict]]) -> float:
+    parsed = [parse_positions(r) for r in data]
+    rate(lambda r: match_labels(LABELS, r), data[:100])  # warm-up (label table, token memo)
+    greedy = rate(lambda r: notebook_match(LABELS, r), data)
+    ours = rate(lambda r: match_labels(LABELS, r), data)
+    ours_records = rate(lambda r: match_labels(LABELS, r), parsed)
+    labelled = sum(is_label_piece(a["token"]) for r in data for p in r for a in p["top_logprobs"])
+    share = labelled / sum(len(p["top_logprobs"]) for r in data for p in r)
+    print(f"{name}: {len(data)} responses, {share:.0%} of alternatives are label pieces")
+    print(f"  notebook greedy matcher:           {greedy:8.0f} responses/s")
+    print(f"  match_labels (dict input, parsed): {ours:8.0f} responses/s")
+    print(f"  match_labels (Position records):   {ours_records:8.0f} responses/s")
+    return greedy / ours
+
+
+def verdict(slower: float) -> str:
+    return f"{slower:.2f}x slower" if slower > 1 else f"{1 / slower:.2f}x faster"
 
 
 def main() -> None:
+    others, share = recorded_tokens()
+    print(f"{POSITIONS} positions x top-{TOP_K} x {len(LABELS)} labels")
+    print(f"recorded cassettes: {share:.1%} of alternatives are label pieces")
+    # LABEL_PIECES also holds inner pieces and lower-case forms, which the count leaves out
+    p_piece = share / (sum(map(is_label_piece, LABEL_PIECES)) / len(LABEL_PIECES))
     rng = random.Random(0)
-    data = [response(rng) for _ in range(N_RESPONSES)]
-    labels = list(TOPICS)
-    parsed = [parse_positions(r) for r in data]
-    rate(lambda r: match_labels(labels, r), data[:100])  # warm-up
-    ours_dicts = rate(lambda r: match_labels(labels, r), data)
-    ours_records = rate(lambda r: match_labels(labels, r), parsed)
-    greedy = rate(lambda r: notebook_match(labels, r), data)
-    print(f"{N_RESPONSES} responses, {POSITIONS} positions x top-{TOP_K} x {len(labels)} labels")
-    print(f"notebook greedy matcher:           {greedy:8.0f} responses/s")
-    print(f"match_labels (dict input, parsed): {ours_dicts:8.0f} responses/s")
-    print(f"match_labels (Position records):   {ours_records:8.0f} responses/s")
-    slower = greedy / ours_dicts
-    verdict = f"{slower:.2f}x slower" if slower > 1 else f"{1 / slower:.2f}x faster"
-    print(f"RATIO match_labels vs notebook greedy (dict input): {verdict}")
+    recorded = [
+        response(rng, lambda g: g.choice(LABEL_PIECES if g.random() < p_piece else others))
+        for _ in range(N_RESPONSES)
+    ]
+    dense = [response(rng, lambda g: g.choice(LABEL_PIECES + FILLER)) for _ in range(N_RESPONSES)]
+    a = measure("recorded mix", recorded)
+    b = measure("label-dense", dense)
+    print(
+        f"RATIO match_labels vs notebook greedy (dict input): recorded mix {verdict(a)}, "
+        f"label-dense {verdict(b)}"
+    )
 
 
 if __name__ == "__main__":

@@ -28,12 +28,12 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, chain, compress
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from .errors import ConfigError
 from .parsing import parse_positions
-from .records import _SAME_TOKEN_TOL, LabelScore, PathStep, Position, logsumexp
+from .records import _SAME_TOKEN_TOL, LabelScore, PathStep, Position, Status, logsumexp
 
 __all__ = ["SEPARATOR_PATTERN", "match_label", "match_labels"]
 
@@ -48,10 +48,13 @@ _SEPARATOR_CHARS = frozenset(",;:/|[](){}\"'`*•-.\n\t")  # the pattern's chara
 
 
 _NUM: frozenset[Any] = frozenset({float, int})
+_DICT: frozenset[Any] = frozenset({dict})
+_SEQ: frozenset[Any] = frozenset({list, tuple})
 _TOKEN = itemgetter("token")
+_TOPS = methodcaller("get", "top_logprobs")
 _LOGPROB = itemgetter("logprob")
 _TRAILING = re.compile(r"[\W_]+\Z")  # trailing non-alphanumerics (str.isalnum's complement)
-_MEMO_SIZE = 1 << 16  # token texts remembered per label table
+_MEMO_SIZE = 1 << 14  # token texts remembered per label table (then it starts afresh)
 
 _Raw = tuple[list[str], list[float], list[str], list[float], list[int]]
 """Sampled tokens and log-probs per position; every listed token and log-prob, flat, with
@@ -63,39 +66,32 @@ class _Slow(Exception):
 
 
 def _read_fast(positions: Any) -> _Raw:
-    """Dict positions read and type-checked with a few C-level passes over all entries."""
-    if positions.__class__ not in (list, tuple):
+    """Dict positions read and type-checked with a few C-level passes over all entries.
+
+    Only what the matcher uses is checked (``bytes`` is not): tokens must be strings and
+    log-probs numbers <= 0. Anything else goes to the parser, which names the field.
+    """
+    if positions.__class__ not in (list, tuple) or not set(map(type, positions)) <= _DICT:
         raise _Slow
-    sampled: list[str] = []
-    sampled_lps: list[float] = []
-    tops = []
-    for e in positions:
-        if e.__class__ is not dict:
-            raise _Slow
-        tok = e["token"]
-        lp = e["logprob"]
-        if tok.__class__ is not str or lp.__class__ not in _NUM or not lp <= 0.0:
-            raise _Slow
-        b = e.get("bytes")
-        top = e.get("top_logprobs")
-        if top is None:
-            top = ()
-        if top.__class__ not in (list, tuple) or (
-            b is not None and b.__class__ not in (list, tuple)
-        ):
-            raise _Slow
-        sampled.append(tok)
-        sampled_lps.append(lp)
-        tops.append(top)
+    sampled = list(map(_TOKEN, positions))
+    tops = list(map(_TOPS, positions))
+    if None in tops:
+        tops = [() if top is None else top for top in tops]
+    if not set(map(type, tops)) <= _SEQ:
+        raise _Slow
     flat = list(chain.from_iterable(tops))
     toks = list(map(_TOKEN, flat))
-    lps = list(map(_LOGPROB, flat))
-    "".join(toks)  # TypeError unless every token is a string
-    if lps and not (
-        set(map(type, lps)) <= _NUM and max(lps) <= 0.0 and (total := sum(lps)) == total
-    ):
-        raise _Slow  # a bool, a positive number or NaN: let the parser name it
-    return sampled, sampled_lps, toks, lps, list(accumulate(map(len, tops)))
+    lps = list(map(_LOGPROB, chain(positions, flat)))  # the sampled ones first
+    "".join(sampled)  # TypeError unless every token is a string
+    "".join(toks)
+    if lps:
+        kinds = set(map(type, lps))
+        if not (kinds <= _NUM and max(lps) <= 0.0 and (total := sum(lps)) == total):
+            raise _Slow  # a bool, a positive number or NaN: let the parser name it
+        if float not in kinds or len(kinds) > 1:
+            lps = list(map(float, lps))
+    n = len(sampled)
+    return sampled, lps[:n], toks, lps[n:], list(accumulate(map(len, tops)))
 
 
 def _read(positions: Any) -> _Raw:
@@ -394,26 +390,51 @@ def _result(prep: _Prepared, label: str, target: str, best: _Best | None) -> Lab
             note=f"not among the {len(lps)} listed tokens at position {first}",
         )
     value, exact, start, blank, hs = best
+    status: Status = "exact" if exact else "upper_bound"
+    note = _conditional_note(start)
+    if not blank and (hs[0][0] or hs[0][1]):  # listed tokens at the start only: no walk
+        toks, lps = prep.alts(start)
+        top = hs[0][0]
+        for j, _ in hs:
+            if lps[j] > lps[top]:
+                top = j  # the dominant contribution (the first of equals)
+        texts = [toks[j] for j, _ in hs]
+        return LabelScore(
+            label,
+            value,
+            status,
+            "generation",
+            (PathStep(start, toks[top], lps[top], top == 0),),
+            start,
+            tuple(dict.fromkeys(texts)),
+            note,
+            tuple([(t,) for t in texts]),
+        )
     parts = _start_parts(prep, start, blank, hs, target)
-    top = parts[0]
+    dominant = parts[0]
     for part in parts:
-        if part[0] > top[0]:
-            top = part  # the dominant contribution (the first of equals)
+        if part[0] > dominant[0]:
+            dominant = part
     tokens = tuple([tuple([step[1] for step in part[2]]) for part in parts])
     return LabelScore(
         label,
         value,
-        "exact" if exact else "upper_bound",
+        status,
         "generation",
-        tuple([PathStep(*step) for step in top[2]]),
+        tuple([PathStep(*step) for step in dominant[2]]),
         start,
         tuple(dict.fromkeys(["".join(t) for t in tokens])),
-        "" if start == 0 else f"conditional on the {start} token(s) generated before it",
+        note,
         tokens,
     )
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=256)
+def _conditional_note(start: int) -> str:
+    return "" if start == 0 else f"conditional on the {start} token(s) generated before it"
+
+
+@functools.lru_cache(maxsize=16)
 def _cached_table(
     labels: tuple[str, ...], casefold: bool, strip_whitespace: bool, strip_quotes: bool
 ) -> _Table:

@@ -1,6 +1,6 @@
 """The straightforward implementation of the matcher's semantics, kept as an oracle.
 
-logprob_eval.matcher is an indexed, lazily validated rewrite of this code (for speed);
+logprob_eval.matcher is an indexed rewrite of this code (for speed);
 test_matcher_reference.py checks with hypothesis that both give the same scores.
 """
 
