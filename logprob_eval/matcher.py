@@ -488,7 +488,13 @@ def match_labels(
     ``positions`` holds :class:`Position` records or plain dicts in the OpenAI/Ollama shape
     ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]}``. Returns a dict
     label -> :class:`LabelScore` in the order of ``labels``. Raises only
-    :class:`~logprob_eval.errors.LogprobEvalError` subclasses.
+    :class:`~logprob_eval.errors.LogprobEvalError` subclasses: a malformed token or log-prob
+    anywhere in ``positions`` is a :class:`~logprob_eval.errors.ResponseFormatError` naming
+    its field (``bytes`` are not read here; :func:`~logprob_eval.parsing.parse_positions`
+    checks a whole response).
+
+    The index built for a label set and options is kept (and thread-safe), so scoring many
+    responses with the same labels pays for it once.
     """
     table = _table(labels, bool(casefold), bool(strip_whitespace), bool(strip_quotes))
     return _score_all(_Prepared(_read(positions), table, bool(multi_label)))
