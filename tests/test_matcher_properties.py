@@ -6,11 +6,13 @@ import contextlib
 import math
 from typing import Any
 
-from hypothesis import assume, given
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from logprob_eval import LogprobEvalError, match_labels
+from logprob_eval import LogprobEvalError, ResponseFormatError, match_labels
 from logprob_eval.matcher import SEPARATOR_PATTERN, _ends_with_separator, match_label
+from logprob_eval.parsing import parse_positions
 from logprob_eval.records import logsumexp
 
 LABEL_CHARS = "bcdfghjklm"  # no vowels: labels never contain separator words like "and"
@@ -137,6 +139,62 @@ loose_position = st.one_of(
 def test_only_library_errors_escape(labels: Any, positions: Any) -> None:
     with contextlib.suppress(LogprobEvalError):
         match_labels(labels, positions)
+
+
+odd_scalar = st.sampled_from([True, False, math.nan, 0.5, 1e-9, -0.0, 0, -3, "x", None, b"a"])
+valid_alt = st.fixed_dictionaries({"token": st.text(max_size=3), "logprob": logprobs | st.just(0)})
+valid_position = st.fixed_dictionaries(
+    {"token": st.text(max_size=3), "logprob": logprobs | st.just(0)},
+    optional={"top_logprobs": st.lists(valid_alt, max_size=4), "bytes": st.just([65])},
+)
+
+
+@st.composite
+def one_odd_value(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A well-formed response with (mostly) one value replaced: the hard case for a fast
+    reader, which must reject exactly what the parser rejects."""
+    positions = draw(st.lists(valid_position, min_size=1, max_size=4))
+    if draw(st.integers(0, 3)) == 0:
+        return positions
+    odd = draw(st.one_of(odd_scalar, odd_scalar, odd_scalar, json_values))
+    entry = positions[draw(st.integers(0, len(positions) - 1))]
+    alts = entry.get("top_logprobs")
+    where = draw(st.sampled_from(["alt", "alt", "alt", "token", "logprob", "top_logprobs", "drop"]))
+    if where == "alt" and alts:
+        alt = alts[draw(st.integers(0, len(alts) - 1))]
+        key = draw(st.sampled_from(["token", "logprob", "whole", "drop"]))
+        if key == "whole":
+            alts[alts.index(alt)] = odd
+        elif key == "drop":
+            del alt[draw(st.sampled_from(["token", "logprob"]))]
+        else:
+            alt[key] = odd
+    elif where == "drop":
+        del entry[draw(st.sampled_from(["token", "logprob"]))]
+    elif where != "alt":
+        entry[where] = odd
+    return positions
+
+
+@settings(max_examples=500)
+@given(one_odd_value())
+def test_dict_reader_accepts_exactly_what_the_parser_accepts(positions: Any) -> None:
+    """The matcher's fast reader of dicts and the validating parser agree: the same
+    responses are rejected (with the parser's field-naming error) and accepted ones score
+    the same as their parsed records."""
+    labels = ["Art", "Sports"]
+    try:
+        records = parse_positions(positions)
+    except ResponseFormatError as exc:
+        with pytest.raises(ResponseFormatError) as got:
+            match_labels(labels, positions)
+        assert str(got.value) == str(exc)
+        return
+    got = match_labels(labels, positions)
+    assert got == match_labels(labels, records)
+    for score in got.values():  # ints in the JSON come out as floats, as from the parser
+        assert type(score.logprob) is float
+        assert all(type(step.logprob) is float for step in score.path)
 
 
 @given(st.lists(st.text(max_size=4), max_size=5), st.integers(1, 60), st.data())
