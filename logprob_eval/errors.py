@@ -7,11 +7,15 @@ Hierarchy::
     ├── ConfigError                  a template, label set or config value is unusable
     │   └── UnknownNameError         a name (template, label set, provider...) is not registered
     ├── DatasetError                 a dataset file or row is unusable
+    ├── OutputError                  an output path cannot be written (``fallback``: where
+    │                                the results went instead, if anywhere)
     └── BackendError                 a model backend failed (``retriable`` says if a retry may help)
         ├── MissingDependencyError   an optional package is not installed (message: pip line)
         ├── LogprobsUnsupportedError the model returns no log-probs (reasoning models...)
         ├── RateLimitedError         HTTP 429 (retriable; ``retry_after`` seconds if sent)
-        └── BackendUnavailableError  5xx, refused or dropped connection, timeout (retriable)
+        └── BackendUnavailableError  5xx, dropped connection, timeout (retriable)
+            └── ServerUnreachableError  refused connection or unknown host: no server there
+                                     (retried only within a short connect budget)
 
 Every message names the offending input, says why it is rejected and how to fix it.
 """
@@ -26,8 +30,10 @@ __all__ = [
     "LogprobEvalError",
     "LogprobsUnsupportedError",
     "MissingDependencyError",
+    "OutputError",
     "RateLimitedError",
     "ResponseFormatError",
+    "ServerUnreachableError",
     "UnknownNameError",
 ]
 
@@ -83,6 +89,22 @@ class DatasetError(LogprobEvalError, ValueError):
         self.column = column
 
 
+class OutputError(LogprobEvalError, OSError):
+    """An output file or directory cannot be created or written.
+
+    ``fallback`` is where the results already computed were written instead (empty when
+    the check ran before any work, so nothing was at stake).
+    """
+
+    def __init__(self, message: str, *, path: str = "", fallback: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.fallback = fallback
+
+    def __str__(self) -> str:  # OSError would format its args otherwise
+        return str(self.args[0])
+
+
 class BackendError(LogprobEvalError, RuntimeError):
     """A model backend failed. ``backend`` is its ``provider:model`` spec."""
 
@@ -120,3 +142,10 @@ class BackendUnavailableError(BackendError):
     """A transient failure: HTTP 5xx, refused or dropped connection, timeout, torn body."""
 
     retriable = True
+
+
+class ServerUnreachableError(BackendUnavailableError):
+    """No server answers at the URL: the connection was refused or the host name did not
+    resolve. Retried only within :attr:`RetryPolicy.connect_budget
+    <logprob_eval.scoring.RetryPolicy>` seconds, then it stops the run: no request to that
+    server can succeed, so retrying every job for minutes would only hide the cause."""

@@ -186,22 +186,32 @@ def llm_dataset(llm_runner: Any) -> Any:
 @pytest.fixture
 def llm_scores(llm_runner: Any) -> Callable[[Any], Any]:
     """``llm_scores(case)`` -> the tidy frame of that case (skips or fails with a reason)."""
+    return llm_runner.frame  # type: ignore[no-any-return]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """The runner's expected errors as one-line outcomes: a case without a cassette (or a
+    model without log-probs) skips; a stale or corrupt cassette and a failed recording
+    fail with their message, without a traceback."""
     from .errors import LogprobsUnsupportedError
-    from .evalsuite.runner import CassetteMissError, NoCassetteError
+    from .evalsuite.cassettes import (  # light: no numpy/pandas at collection
+        CassetteCorruptError,
+        CassetteMissError,
+        NoCassetteError,
+        RecordingFailedError,
+    )
 
-    def get(case: Any) -> Any:
-        skip = fail = ""
-        try:
-            return llm_runner.frame(case)
-        except (NoCassetteError, LogprobsUnsupportedError) as exc:
-            skip = str(exc)
-        except CassetteMissError as exc:
-            fail = str(exc)
-        if skip:
-            pytest.skip(skip)
-        pytest.fail(fail, pytrace=False)  # outside the handler: no chained traceback
-
-    return get
+    skip = fail = ""
+    try:
+        return (yield)
+    except (NoCassetteError, LogprobsUnsupportedError) as exc:
+        skip = str(exc)
+    except (CassetteMissError, CassetteCorruptError, RecordingFailedError) as exc:
+        fail = str(exc)
+    if skip:  # outside the handlers: no chained traceback
+        pytest.skip(skip)
+    pytest.fail(fail, pytrace=False)
 
 
 @pytest.fixture

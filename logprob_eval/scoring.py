@@ -6,8 +6,11 @@ a thread pool, retries transient failures (429 with ``Retry-After``, 5xx, droppe
 connections, timeouts, torn bodies) with capped exponential back-off, records permanent
 failures on the rows of that job (``status="error"`` with the reason) and returns rows in
 job order. Finished rows are handed to ``on_result`` as they complete, so nothing finished
-is lost if a later job raises. :class:`~logprob_eval.errors.LogprobsUnsupportedError`
-stops the run: no job of that model can succeed.
+is lost if a later job raises. Two errors stop the run, because no job can succeed:
+:class:`~logprob_eval.errors.LogprobsUnsupportedError`, and
+:class:`~logprob_eval.errors.ServerUnreachableError` once the short connect budget
+(:attr:`RetryPolicy.connect_budget`, a few seconds for a server that is still starting) is
+spent: a refused connection is never retried for minutes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ from typing import Any
 
 from .backends.base import Backend
 from .datasets import Example
-from .errors import BackendError, LogprobEvalError, LogprobsUnsupportedError
+from .errors import (
+    BackendError,
+    LogprobEvalError,
+    LogprobsUnsupportedError,
+    ServerUnreachableError,
+)
 from .prompts import LabelSet, Template
 from .redact import redact
 
@@ -73,11 +81,16 @@ class ScoreRow:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Retries for transient failures: ``attempts`` in all, back-off doubling from ``base``."""
+    """Retries for transient failures: ``attempts`` in all, back-off doubling from ``base``.
+
+    A server that refuses connections (or a host that does not resolve) is retried only
+    while the pauses add up to at most ``connect_budget`` seconds, then the run stops.
+    """
 
     attempts: int = 6
     base: float = 0.25
     cap: float = 20.0
+    connect_budget: float = 3.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -135,6 +148,7 @@ def _run_one(
     backend: Backend, job: Job, policy: RetryPolicy, stop: threading.Event
 ) -> list[ScoreRow]:
     last = ""
+    connect_waited = 0.0
     for attempt in range(policy.attempts):
         if stop.is_set():
             return _rows(backend, job, None, "run stopped before this job finished")
@@ -142,6 +156,12 @@ def _run_one(
             return _rows(backend, job, backend.score(job.prompt, job.label_set.phrases), "")
         except LogprobsUnsupportedError:
             raise
+        except ServerUnreachableError:
+            pause = min(policy.base * 2**attempt, policy.connect_budget - connect_waited)
+            if pause <= 0 or attempt == policy.attempts - 1:
+                raise
+            time.sleep(pause)
+            connect_waited += pause
         except BackendError as exc:
             last = redact(str(exc))
             if not exc.retriable or attempt == policy.attempts - 1:

@@ -13,10 +13,11 @@ from ..errors import (
     BackendUnavailableError,
     LogprobsUnsupportedError,
     RateLimitedError,
+    ServerUnreachableError,
 )
 from ..redact import redact
 
-__all__ = ["call_json", "make_client"]
+__all__ = ["call_json", "is_network_blocked", "make_client"]
 
 
 def make_client(spec: str, *, base_url: str | None, api_key: str | None, timeout: float) -> Any:
@@ -62,6 +63,12 @@ def _map_error(exc: Exception, spec: str, base_url: str, timeout: float) -> Back
         )
     if isinstance(exc, openai.APIConnectionError):
         cause = redact(str(exc.__cause__ or exc))[:200]
+        if _is_connect_failure(exc.__cause__):
+            return ServerUnreachableError(
+                f"{spec}: no server at {base_url} (connection refused or unknown host: "
+                f"{cause}); start the server, or fix the URL / OPENAI_BASE_URL",
+                backend=spec,
+            )
         return BackendUnavailableError(
             f"{spec}: cannot reach {base_url} ({cause}); start the server or check the URL",
             backend=spec,
@@ -125,6 +132,17 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def is_network_blocked(exc: BaseException | None) -> bool:
+    """True for the error pytest-recording's ``--block-network`` raises on connect."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Network is disabled")
+
+
+def _is_connect_failure(exc: BaseException | None) -> bool:
+    """True for httpx's ``ConnectError`` (refused connection, unknown host): nothing
+    listens there; a dropped or timed-out connection is a different, retriable failure."""
+    return exc is not None and type(exc).__name__ == "ConnectError"
+
+
 def _transport_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [OSError, TimeoutError]
     for mod in ("httpx2", "httpx"):
@@ -144,6 +162,12 @@ def call_json(spec: str, client: Any, create: Callable[..., Any], payload: dict[
         text = raw.http_response.text
     except openai.APIConnectionError as exc:
         cause = exc.__cause__
+        if is_network_blocked(cause):
+            raise ServerUnreachableError(
+                f"{spec}: cannot reach {base_url}: the network is blocked (pytest "
+                "--block-network); drop --block-network to record",
+                backend=spec,
+            ) from None
         if cause is not None and not isinstance(cause, _transport_errors()):
             # not a network failure: something in the transport stack refused the request
             # (e.g. a replayed cassette without a matching recording); let it through as is

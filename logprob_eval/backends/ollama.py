@@ -14,11 +14,13 @@ from ..errors import (
     ConfigError,
     RateLimitedError,
     ResponseFormatError,
+    ServerUnreachableError,
 )
 from ..matcher import match_labels
 from ..parsing import parse_ollama
 from ..records import LabelScore, Method
 from ..redact import redact
+from ._openai_client import is_network_blocked
 from .base import Backend
 
 __all__ = ["DEFAULT_HOST", "MIN_VERSION", "OllamaBackend"]
@@ -157,9 +159,24 @@ class OllamaBackend(Backend):
                 backend=self.spec,
             ) from None
         except requests.ConnectionError as exc:
+            if _is_connect_failure(exc):
+                raise ServerUnreachableError(
+                    f"{self.spec}: no Ollama server at {self.host} (connection refused or "
+                    "unknown host); start Ollama (`ollama serve`), or set OLLAMA_HOST to its "
+                    "URL (e.g. OLLAMA_HOST=http://127.0.0.1:11434)",
+                    backend=self.spec,
+                ) from None
             raise BackendUnavailableError(
                 f"{self.spec}: cannot reach {url} ({redact(str(exc))[:160]}); start Ollama "
                 "(`ollama serve`) or set OLLAMA_HOST",
+                backend=self.spec,
+            ) from None
+        except RuntimeError as exc:
+            if not is_network_blocked(exc):
+                raise
+            raise ServerUnreachableError(
+                f"{self.spec}: cannot reach {url}: the network is blocked (pytest "
+                "--block-network); drop --block-network to record",
                 backend=self.spec,
             ) from None
         except requests.RequestException as exc:
@@ -223,3 +240,12 @@ class OllamaBackend(Backend):
 
     def close(self) -> None:
         self._session.close()
+
+
+def _is_connect_failure(exc: Exception) -> bool:
+    """A refused connection or an unknown host (urllib3's ``NewConnectionError``, of which
+    ``NameResolutionError`` is a kind), as opposed to a dropped or timed-out one."""
+    from urllib3.exceptions import NewConnectionError
+
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)

@@ -13,6 +13,8 @@
   kept. Every body is checked for key-shaped strings before it is written.
 * Writes are atomic (temporary file, then rename): parallel workers never leave a torn
   file.
+* A cassette that cannot be read raises :class:`CassetteCorruptError` (which file, where
+  it is broken) instead of vcrpy's default of treating it as empty.
 """
 
 from __future__ import annotations
@@ -26,12 +28,53 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import LogprobEvalError
 from ..redact import KEY_PATTERN, SECRET_HEADERS
 
-__all__ = ["SERIALIZER", "body_key", "explain_miss", "make_vcr", "use_cassette"]
+__all__ = [
+    "SERIALIZER",
+    "CassetteCorruptError",
+    "CassetteMissError",
+    "NoCassetteError",
+    "RecordingFailedError",
+    "body_key",
+    "explain_miss",
+    "make_vcr",
+    "use_cassette",
+]
 
 SERIALIZER = "logprob-eval-json"
 _KEEP_HEADERS = {"content-type"}
+
+
+class CassetteCorruptError(LogprobEvalError):
+    """A cassette file exists but is not a readable recording (truncated, invalid JSON,
+    wrong structure). ``path`` is the file, ``where`` the position of the damage."""
+
+    def __init__(self, message: str, *, path: str = "", where: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.where = where
+
+
+class NoCassetteError(LogprobEvalError):
+    """A case has no recording and may not record now (the plugin skips it)."""
+
+
+class CassetteMissError(LogprobEvalError):
+    """A request of a case has no recording: the cassette is stale (the plugin fails it)."""
+
+
+class RecordingFailedError(LogprobEvalError):
+    """Recording a case failed; its committed cassette, if any, was left unchanged."""
+
+
+def _damage(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"line {exc.lineno} column {exc.colno}: {exc.msg}"
+    if isinstance(exc, KeyError):
+        return f"a recorded interaction lacks the field {exc.args[0]!r}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 # -- serializer ---------------------------------------------------------------------------
@@ -109,7 +152,7 @@ class AtomicPersister:
     def load_cassette(
         cls, cassette_path: str | os.PathLike[str], serializer: Any
     ) -> tuple[list[Any], list[Any]]:
-        from vcr.persisters.filesystem import CassetteDecodeError, CassetteNotFoundError
+        from vcr.persisters.filesystem import CassetteNotFoundError
         from vcr.serialize import deserialize
 
         path = Path(cassette_path)
@@ -117,8 +160,13 @@ class AtomicPersister:
             raise CassetteNotFoundError()
         try:
             return deserialize(path.read_text(encoding="utf-8"), serializer)  # type: ignore[no-any-return]
-        except (ValueError, KeyError) as exc:
-            raise CassetteDecodeError(f"cassette {path} is not valid: {exc}") from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # not vcrpy's CassetteDecodeError: vcrpy would treat the file as empty and the
+            # case would fail later as a "changed prompt"; say what is broken instead
+            where = _damage(exc)
+            raise CassetteCorruptError(
+                f"cassette {path} is corrupt ({where})", path=str(path), where=where
+            ) from None
 
     @staticmethod
     def save_cassette(

@@ -2,15 +2,33 @@
 
 Pytest-free: the plugin only decides the record mode and turns the errors raised here
 into failures and skips.
+
+Record modes (pytest-recording's ``--record-mode``):
+
+* ``none`` (default): replay only. No cassette: :class:`NoCassetteError` (skip, with the
+  record command); a request without a recording: :class:`CassetteMissError`; a broken
+  file: :class:`CassetteCorruptError`. No server is started.
+* ``once``: a case whose cassette replays is replayed (no server starts); a missing, stale
+  or corrupt one is recorded anew.
+* ``rewrite`` / ``all``: every selected case is recorded anew; ``new_episodes`` replays
+  what is recorded and adds what is not.
+
+**A committed cassette is only ever replaced, never removed.** A recording goes to a
+temporary file beside it and replaces it (one atomic rename) only when every request of
+the case succeeded. On any failure (a dead server, a missing ``[local]`` extra, an error
+row, an interruption) the temporary file is removed, the old cassette stays byte for byte,
+and the case fails with :class:`RecordingFailedError` naming the cause and the fix.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+import shutil
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..backends import get_backend
 from ..backends.base import Backend
@@ -19,24 +37,32 @@ from ..errors import BackendError, LogprobEvalError
 from ..experiments.stability import content_free_examples
 from ..records import LabelScore
 from ..scoring import RetryPolicy, ScoreRow, make_jobs, score_jobs
-from .cassettes import explain_miss, make_vcr, use_cassette
+from .cassettes import (
+    CassetteCorruptError,
+    CassetteMissError,
+    NoCassetteError,
+    RecordingFailedError,
+    explain_miss,
+    make_vcr,
+    use_cassette,
+)
 from .config import Case, EvalConfig
 
-__all__ = ["CassetteMissError", "NoCassetteError", "SuiteRunner", "record_command"]
+__all__ = [
+    "CassetteCorruptError",
+    "CassetteMissError",
+    "NoCassetteError",
+    "RecordingFailedError",
+    "SuiteRunner",
+    "record_command",
+]
 
 REPLAY_PLACEHOLDER_URL = "http://127.0.0.1:9/v1"  # never contacted: replay answers first
 REPLAY_PLACEHOLDER_KEY = "replay-without-a-key"  # not a secret: replay sends nothing
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 _MARK = {"openai": "openai", "ollama": "ollama", "local": "local"}
 _KEY_HINT = {"openai": "OPENAI_API_KEY=... ", "ollama": "OLLAMA_HOST=http://127.0.0.1:11434 "}
-
-
-class NoCassetteError(LogprobEvalError):
-    """A case has no recording and may not record now (the plugin skips it)."""
-
-
-class CassetteMissError(LogprobEvalError):
-    """A request of a case has no recording: the cassette is stale (the plugin fails it)."""
+_T = TypeVar("_T")
 
 
 def record_command(case: Case, mode: str = "once") -> str:
@@ -46,6 +72,12 @@ def record_command(case: Case, mode: str = "once") -> str:
         f"{_KEY_HINT.get(provider, '')}pytest evals -m {mark} -k {shlex.quote(case.id)} "
         f"--record-mode={mode}"
     )
+
+
+def _causes(rows: Sequence[ScoreRow]) -> str:
+    """The distinct errors of failed rows, most frequent first."""
+    counts = Counter(r.error or "failed" for r in rows if r.status == "error")
+    return "; ".join(f"{msg} (x{n})" if n > 1 else msg for msg, n in counts.most_common(3))
 
 
 class SuiteRunner:
@@ -69,6 +101,7 @@ class SuiteRunner:
         self._frames: dict[str, Any] = {}
         self._dataset: Dataset | None = None
         self._server: Any = None
+        self._server_error: LogprobEvalError | None = None
         self.requests_live = 0
 
     # data ------------------------------------------------------------------------------------
@@ -94,7 +127,7 @@ class SuiteRunner:
 
     # backends ----------------------------------------------------------------------------------
 
-    def _backend(self, case: Case, method: str) -> Backend:
+    def _backend(self, case: Case, method: str, *, live: bool) -> Backend:
         opts = dict(case.model.options)
         match = opts.pop("match_options", None)
         if opts.pop("first_answer_only", False):
@@ -103,22 +136,30 @@ class SuiteRunner:
             opts["match_options"] = match
         opts["method"] = method
         provider = case.model.provider
-        replay = self.record_mode == "none"
         if provider == "local":
-            opts["base_url"] = REPLAY_PLACEHOLDER_URL if replay else self._local_url(case)
-        elif provider == "openai" and replay and not os.environ.get("OPENAI_API_KEY"):
+            opts["base_url"] = self._local_url(case) if live else REPLAY_PLACEHOLDER_URL
+        elif provider == "openai" and not live and not os.environ.get("OPENAI_API_KEY"):
             opts["api_key"] = REPLAY_PLACEHOLDER_KEY
         for key in ("server_options", "templates", "label_sets"):
             opts.pop(key, None)
         return get_backend(case.model.spec, **opts)
 
     def _local_url(self, case: Case) -> str:
+        """The local server's URL, started on first use. A server that failed to start is
+        not tried again: every later case fails at once with the same cause."""
+        if self._server_error is not None:
+            raise self._server_error
         if self._server is None:
             from ..server.process import LocalServer
 
             model = case.model.spec.split(":", 1)[1]
-            self._server = LocalServer(model, **dict(case.model.options.get("server_options", {})))
-            self._server.start()
+            server = LocalServer(model, **dict(case.model.options.get("server_options", {})))
+            try:
+                server.start()
+            except LogprobEvalError as exc:
+                self._server_error = exc
+                raise
+            self._server = server
         return str(self._server.base_url)
 
     def close(self) -> None:
@@ -126,35 +167,99 @@ class SuiteRunner:
             self._server.stop()
             self._server = None
 
-    # scoring --------------------------------------------------------------------------------
+    # replay and record --------------------------------------------------------------------
 
-    def _with_cassette(self, case: Case, name: str, work: Any) -> Any:
-        """Run ``work()`` inside cassette ``name`` under the record mode (see module doc)."""
+    def _shown(self, path: Path) -> Path:
+        return path.relative_to(self.root) if path.is_relative_to(self.root) else path
+
+    def _run(self, case: Case, name: str, method: str, work: Callable[[Backend], _T]) -> _T:
+        """``work(backend)`` inside cassette ``name`` under the record mode (module doc)."""
         from vcr.errors import CannotOverwriteExistingCassetteException
 
         path = self.cassette_path(name)
-        if self.record_mode == "none" and not path.is_file():
-            shown = path.relative_to(self.root) if path.is_relative_to(self.root) else path
-            raise NoCassetteError(
-                f"no cassette for {case.id} ({shown}): record with `{record_command(case)}`"
-            )
         mode = self.record_mode
-        vcr = make_vcr(self.cassette_dir, "none" if mode == "once" and path.is_file() else mode)
+        if mode == "none" and not path.is_file():
+            raise NoCassetteError(
+                f"no cassette for {case.id} ({self._shown(path)}): record with "
+                f"`{record_command(case)}`"
+            )
+        if mode in ("none", "once") and path.is_file():
+            try:
+                return self._replay(case, path, method, work)
+            except CannotOverwriteExistingCassetteException as exc:
+                if mode == "none":
+                    body = getattr(exc.failed_request, "body", None)
+                    raise CassetteMissError(
+                        f"case {case.id}: a request has no recording in {path.name} (the "
+                        "prompt, model, label set or a parameter changed since it was "
+                        f"recorded): {explain_miss(path, body)}. Re-record it with "
+                        f"`{record_command(case)}`"
+                    ) from None
+            except CassetteCorruptError as exc:
+                if mode == "none":
+                    raise CassetteCorruptError(
+                        f"case {case.id}: {exc}. Restore it (`git checkout -- "
+                        f"{self._shown(path)}`) or re-record it with "
+                        f"`{record_command(case)}`",
+                        path=exc.path,
+                        where=exc.where,
+                    ) from None
+            # "once": stale or corrupt, so record it anew below
+        return self._record(case, path, method, work)
+
+    def _replay(self, case: Case, path: Path, method: str, work: Callable[[Backend], _T]) -> _T:
+        backend = self._backend(case, method, live=False)
         try:
-            with use_cassette(vcr, path.name):
-                return work()
-        except CannotOverwriteExistingCassetteException as exc:
-            if mode == "once":
-                # a stale recording: "once" records every case without a valid recording
-                path.unlink(missing_ok=True)
-                with use_cassette(make_vcr(self.cassette_dir, "once"), path.name):
-                    return work()
-            body = getattr(exc.failed_request, "body", None)
-            raise CassetteMissError(
-                f"case {case.id}: a request has no recording in {path.name} (the prompt, "
-                f"model, label set or a parameter changed since it was recorded): "
-                f"{explain_miss(path, body)}. Re-record it with `{record_command(case)}`"
-            ) from None
+            with use_cassette(make_vcr(self.cassette_dir, "none"), path.name):
+                return work(backend)
+        finally:
+            backend.close()
+
+    def _record(self, case: Case, path: Path, method: str, work: Callable[[Backend], _T]) -> _T:
+        """Record into a temporary file; replace ``path`` only if everything succeeded."""
+        kept = (
+            f"; the committed cassette {self._shown(path)} is unchanged" if path.is_file() else ""
+        )
+        tmp = path.with_name(f".{path.stem}.recording-{os.getpid()}.json")
+        tmp.unlink(missing_ok=True)
+        mode = "all"
+        if self.record_mode == "new_episodes" and path.is_file():
+            shutil.copyfile(path, tmp)
+            mode = "new_episodes"
+        try:
+            try:
+                backend = self._backend(case, method, live=True)
+            except LogprobEvalError as exc:
+                raise RecordingFailedError(f"case {case.id}: cannot record: {exc}{kept}") from None
+            try:
+                with use_cassette(make_vcr(self.cassette_dir, mode), tmp.name):
+                    result = work(backend)
+            except RecordingFailedError:
+                raise
+            except LogprobEvalError as exc:
+                raise RecordingFailedError(
+                    f"case {case.id}: recording failed: {exc}{kept}"
+                ) from None
+            finally:
+                backend.close()
+            if isinstance(result, list) and any(
+                isinstance(r, ScoreRow) and r.status == "error" for r in result
+            ):
+                failed = [r for r in result if isinstance(r, ScoreRow) and r.status == "error"]
+                raise RecordingFailedError(
+                    f"case {case.id}: recording failed: {len(failed)} of {len(result)} rows "
+                    f"have no answer: {_causes(failed)}{kept}"
+                )
+            if not tmp.is_file():
+                raise RecordingFailedError(
+                    f"case {case.id}: recording sent no request, so nothing was recorded{kept}"
+                )
+            os.replace(tmp, path)
+            return result
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # scoring --------------------------------------------------------------------------------
 
     def scores(self, case: Case) -> list[ScoreRow]:
         """Rows for the dataset sample plus the content-free inputs, scored once."""
@@ -162,23 +267,18 @@ class SuiteRunner:
             return self._scores[case.id]
         examples = [*self.dataset, *content_free_examples()]
         jobs = make_jobs(examples, [case.template], [case.label_set])
-
-        # the backend (and, when recording, the local server) starts outside the cassette:
-        # only scoring traffic is recorded
-        backend = self._backend(case, case.method)
         retry = RetryPolicy(attempts=1 if self.record_mode == "none" else 6)
 
-        def work() -> list[ScoreRow]:
+        def work(backend: Backend) -> list[ScoreRow]:
             before = backend.request_count
             rows = score_jobs(backend, jobs, concurrency=1, retry=retry)
             if self.record_mode != "none":
                 self.requests_live += backend.request_count - before
             return rows
 
-        try:
-            rows = self._with_cassette(case, case.id, work)
-        finally:
-            backend.close()
+        # the backend (and, when recording, the local server) starts outside the cassette:
+        # only scoring traffic is recorded
+        rows = self._run(case, case.id, case.method, work)
         self._scores[case.id] = rows
         return rows
 
@@ -196,17 +296,10 @@ class SuiteRunner:
         """Exact log P(continuation | prompt) for (prompt, continuations) pairs, through
         cassette ``name`` (the method-agreement check's own recording)."""
 
-        backend = self._backend(case, "exact")
-        tf = getattr(backend, "teacher_forced", None)
-        if tf is None:
-            backend.close()
-            raise BackendError(f"{backend.spec} has no teacher-forced scoring")
-
-        def work() -> list[list[LabelScore]]:
+        def work(backend: Backend) -> list[list[LabelScore]]:
+            tf = getattr(backend, "teacher_forced", None)
+            if tf is None:
+                raise BackendError(f"{backend.spec} has no teacher-forced scoring")
             return [tf(prompt, list(conts)) for prompt, conts in requests]
 
-        try:
-            result: list[list[LabelScore]] = self._with_cassette(case, name, work)
-        finally:
-            backend.close()
-        return result
+        return self._run(case, name, "exact", work)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -12,15 +13,32 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, MissingDependencyError
 
-__all__ = ["LocalServer", "free_port"]
+__all__ = ["LocalServer", "free_port", "require_local_extra"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def require_local_extra(model: str) -> None:
+    """Raise :class:`MissingDependencyError` (with the pip line) unless the ``[local]``
+    extra is installed: checked before a server process is started, so a missing extra
+    fails at once instead of as a server that exits."""
+    from .engine import INSTALL_LOCAL, resolve_model_path
+
+    resolve_model_path(model)  # the weights package (or a .gguf path)
+    try:
+        found = importlib.util.find_spec("llama_cpp") is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+        found = False
+    if not found:
+        raise MissingDependencyError(
+            f"local:{model} needs llama-cpp-python: {INSTALL_LOCAL}", backend=f"local:{model}"
+        )
 
 
 class LocalServer:
@@ -66,6 +84,7 @@ class LocalServer:
             return ""
 
     def start(self) -> LocalServer:
+        require_local_extra(self.model)
         cmd = [
             sys.executable,
             "-m",
