@@ -106,45 +106,101 @@ def _backend(args: argparse.Namespace, spec: str) -> Any:
 
 def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
     from .datasets import load_dataset
+    from .errors import DatasetError
     from .prompts import get_label_set, get_template, load_prompt_config
 
     pc = load_prompt_config(args.config) if args.config else None
     templates = [get_template(t, pc.templates if pc else None) for t in args.templates]
     label_sets = [get_label_set(x, pc.label_sets if pc else None) for x in args.label_sets]
     ds = load_dataset(args.data)
-    if args.sample:
+    if args.sample is not None:
+        if not 1 <= args.sample <= len(ds):
+            raise DatasetError(
+                f"--sample {args.sample}: {ds.source} has {len(ds)} texts; pass a number "
+                f"between 1 and {len(ds)}, or leave --sample out to score them all"
+            )
         ds = ds.sample(args.sample, seed=args.seed)
     return ds, templates, label_sets
 
 
+def _failure_summary(rows: Sequence[Any]) -> int:
+    """Print the causes of failed rows to stderr; 1 when every row failed, else 0."""
+    from collections import Counter
+
+    failed = [r for r in rows if r.status == "error"]
+    if not failed:
+        return 0
+    causes = Counter(r.error or "failed" for r in failed).most_common(3)
+    every = len(failed) == len(rows)
+    head = "error: every request failed" if every else f"warning: {len(failed)} rows failed"
+    print(f"logprob-eval: {head}; causes:", file=sys.stderr)
+    for cause, n in causes:
+        print(f"  {n} x {cause}", file=sys.stderr)
+    return 1 if every else 0
+
+
+def _score_jobs_keeping(backend: Any, jobs: Any, args: argparse.Namespace, partial: Path) -> Any:
+    """``score_jobs``; if the run stops on an error, the rows finished so far go to
+    ``partial`` and the error says so."""
+    from .experiments.table import to_frame
+    from .scoring import score_jobs
+
+    done: dict[int, list[Any]] = {}
+    try:
+        return score_jobs(
+            backend,
+            jobs,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+            on_result=done.__setitem__,
+        )
+    except LogprobEvalError as exc:
+        rows = [row for i in sorted(done) for row in done[i]]
+        if all(r.status == "error" for r in rows):
+            raise  # nothing was scored: there is nothing to keep
+        to_frame(rows).to_csv(partial, index=False)
+        raise type(exc)(
+            f"{exc} (the run stopped; the {len(rows)} rows finished before were written to "
+            f"{partial})"
+        ) from None
+
+
 def _score(args: argparse.Namespace) -> int:
     from .experiments.table import to_frame
-    from .scoring import make_jobs, score_jobs
+    from .outputs import prepare_file, saved_elsewhere
+    from .scoring import make_jobs
 
-    ds, templates, label_sets = _grid(args)
     out = Path(args.out)
     if out.suffix != ".csv":
         out = out / "scores.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    prepare_file(out)  # before any request
+    ds, templates, label_sets = _grid(args)
     with _backend(args, args.model) as backend:
-        rows = score_jobs(
-            backend,
-            make_jobs(ds, templates, label_sets),
-            concurrency=args.concurrency,
-            progress=not args.no_progress,
-        )
-    to_frame(rows).to_csv(out, index=False)
+        rows = _score_jobs_keeping(backend, make_jobs(ds, templates, label_sets), args, out)
+    frame = to_frame(rows)
+    try:
+        frame.to_csv(out, index=False)
+    except OSError as exc:
+        raise saved_elsewhere(
+            lambda p: frame.to_csv(p, index=False), exc, f"the scores to {out}", "scores.csv"
+        ) from None
     errors = sum(r.status == "error" for r in rows)
     print(f"wrote {len(rows)} rows ({errors} failed) to {out}")
-    return 0
+    return _failure_summary(rows)
 
 
 def _report(df: Any, args: argparse.Namespace, title: str) -> Path:
     from .experiments.analysis import analyze
+    from .outputs import saved_elsewhere
     from .report import write_report
 
     summary, sweeps = analyze(df, bounds=args.bounds, score=args.score)
-    run = write_report(args.out, df, summary, sweeps, title=title)
+    try:
+        run = write_report(args.out, df, summary, sweeps, title=title)
+    except OSError as exc:  # the scores survive: write them where we can
+        raise saved_elsewhere(
+            lambda p: df.to_csv(p, index=False), exc, f"the report to {args.out}", "scores.csv"
+        ) from None
     for cfg, m in summary["configs"].items():
         t = summary["thresholds"].get(cfg, {})
         print(
@@ -158,9 +214,12 @@ def _report(df: Any, args: argparse.Namespace, title: str) -> Path:
 
 def _stability(args: argparse.Namespace) -> int:
     from .experiments.stability import run_grid
+    from .outputs import prepare_dir
 
+    prepare_dir(args.out)  # before any request
     ds, templates, label_sets = _grid(args)
     backends = [_backend(args, spec) for spec in args.model]
+    done: list[Any] = []
     try:
         df = run_grid(
             backends,
@@ -169,26 +228,32 @@ def _stability(args: argparse.Namespace) -> int:
             label_sets,
             concurrency=args.concurrency,
             progress=not args.no_progress,
+            on_rows=done.extend,
         )
+    except LogprobEvalError as exc:
+        if all(r.status == "error" for r in done):
+            raise  # nothing was scored: there is nothing to keep
+        from .experiments.table import to_frame
+
+        partial = Path(args.out) / "partial-scores.csv"
+        to_frame(done).to_csv(partial, index=False)
+        raise type(exc)(
+            f"{exc} (the run stopped; the {len(done)} rows finished before were written to "
+            f"{partial})"
+        ) from None
     finally:
         for b in backends:
             b.close()
     _report(df, args, "Stability: models x templates x label phrasings")
-    return 0
+    return _failure_summary(done)
 
 
 def _thresholds(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from .experiments.table import read_scores
+    from .outputs import prepare_dir
 
-    from .errors import DatasetError
-    from .experiments.table import to_frame
-
-    try:
-        raw = pd.read_csv(args.scores, keep_default_na=False, na_values=[""])
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read scores table {str(args.scores)!r}: {exc}") from None
-    drop = [c for c in ("config", "rank") if c in raw]
-    df = to_frame(raw.drop(columns=drop).to_dict("records"))
+    prepare_dir(args.out)
+    df = read_scores(args.scores)
     _report(df, args, "Threshold experiment")
     return 0
 

@@ -68,6 +68,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    if _suite_requested(config):
+        _validate(config)
+
+
+def _suite_requested(config: pytest.Config) -> bool:
+    """True when this run collects the eval suite: ``--llm-config`` was given, or a path
+    argument lies in (or is) the folder of the suite's config file."""
+    if config.getoption("--llm-config"):
+        return True
+    suite = _config_path(config).parent.resolve()
+    for arg in config.args:
+        path = (Path(config.invocation_params.dir) / arg.split("::", 1)[0]).resolve()
+        if path == suite or suite in path.parents:
+            return True
+    return False
+
+
+def _validate(config: pytest.Config) -> None:
+    """The config file, the case selection and the dataset's labels, checked once before
+    collection: a problem is one usage error (exit 4), not a collection error per module."""
+    from .errors import LogprobEvalError
+
+    try:
+        cases = _selected_cases(config)
+        _eval_config(config).check_label_sets(
+            _eval_config(config).load_dataset(config.rootpath), cases
+        )
+    except LogprobEvalError as exc:
+        raise pytest.UsageError(f"logprob-eval: {exc}") from None
 
 
 def _config_path(config: pytest.Config) -> Path:
@@ -86,14 +115,42 @@ def _eval_config(config: pytest.Config) -> Any:
 
 
 def _selected_cases(config: pytest.Config) -> list[Any]:
+    """The cases ``--llm-model`` / ``--llm-method`` select; selecting nothing is an error
+    that lists what there is."""
+    from .errors import ConfigError
+
     cfg = _eval_config(config)
-    models = config.getoption("--llm-model")
+    models = config.getoption("--llm-model") or []
     method = config.getoption("--llm-method")
-    return [
-        c
-        for c in cfg.cases(method)
-        if not models or c.model.spec in models or c.model.spec.split("@")[0] in models
+    specs = {m.spec: m for m in cfg.models}
+
+    def chosen(spec: str, wanted: str) -> bool:
+        return wanted in (spec, spec.split("@")[0])
+
+    for wanted in models:
+        if not any(chosen(spec, wanted) for spec in specs):
+            raise ConfigError(
+                f"--llm-model {wanted} selects no model of {cfg.path}; available: "
+                f"{', '.join(specs)}"
+            )
+    cases = [
+        c for c in cfg.cases(method) if not models or any(chosen(c.model.spec, w) for w in models)
     ]
+    if not cases:
+        offered = sorted(
+            {
+                meth
+                for m in cfg.models
+                for meth in m.methods
+                if not models or any(chosen(m.spec, w) for w in models)
+            }
+        )
+        raise ConfigError(
+            f"--llm-method {method} selects no case"
+            + (f" of --llm-model {', '.join(models)}" if models else "")
+            + f"; available methods: {', '.join(offered)}"
+        )
+    return cases
 
 
 def _marks(case: Any) -> list[Any]:

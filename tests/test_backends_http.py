@@ -23,6 +23,7 @@ from logprob_eval.errors import (
     LogprobsUnsupportedError,
     RateLimitedError,
     ResponseFormatError,
+    ServerUnreachableError,
     UnknownNameError,
 )
 from logprob_eval.server.process import free_port
@@ -188,14 +189,21 @@ def test_openai_empty_top_logprobs_still_scores(httpserver, openai_backend):
     assert scores["Health"].status == "upper_bound"
 
 
-def test_connection_refused_is_retriable_and_names_the_url(monkeypatch):
+def test_connection_refused_is_a_dead_server_that_names_the_url(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     url = f"http://127.0.0.1:{free_port()}/v1"
     with get_backend("openai:gpt-4.1-mini", base_url=url, timeout=1.0) as b:
-        with pytest.raises(BackendUnavailableError, match="cannot reach") as ei:
+        with pytest.raises(ServerUnreachableError, match="no server at") as ei:
             b.score("p", LABELS)
-    assert ei.value.retriable
     assert url in str(ei.value)
+    assert "start the server" in str(ei.value)
+
+
+def test_unknown_host_is_a_dead_server():
+    with get_backend("ollama:m@http://no-such-host.invalid:11434") as b:
+        with pytest.raises(ServerUnreachableError, match="OLLAMA_HOST"):
+            b.score("p", LABELS)
+
 
 
 def test_timeout_is_retriable(httpserver, openai_backend):
@@ -281,7 +289,7 @@ def test_ollama_truncated_body_and_refused_connection(httpserver, ollama_backend
         ollama_backend.score("p", LABELS)
     with (
         get_backend(f"ollama:m@http://127.0.0.1:{free_port()}") as b,
-        pytest.raises(BackendUnavailableError, match="ollama serve"),
+        pytest.raises(ServerUnreachableError, match="ollama serve"),
     ):
         b.score("p", LABELS)
 

@@ -7,6 +7,7 @@ file name (``local-gemma-3-270m-exact-simple-normal``) and names its cassette.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 from collections.abc import Mapping
@@ -14,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..datasets import BUILTIN_DATASETS, Dataset
 from ..errors import ConfigError
 from ..prompts import LabelSet, Template, load_prompt_config, read_config_file
+from .schema import validate_suite_config
 
 __all__ = ["Case", "EvalConfig", "ModelEntry", "load_eval_config"]
 
@@ -89,6 +92,35 @@ class EvalConfig:
                 out.update({k: float(v) for k, v in ov.items() if k not in ("cases", "why")})
         return out
 
+    def load_dataset(self, root: str | Path = ".") -> Dataset:
+        """The ``[dataset]`` sample every case scores (a relative path is from ``root``)."""
+        from ..datasets import load_dataset
+
+        raw = str(self.dataset.get("path", "topics"))
+        path = raw if raw in BUILTIN_DATASETS or Path(raw).is_absolute() else Path(root) / raw
+        ds = load_dataset(path)
+        n = self.dataset.get("sample")
+        if n:
+            if n > len(ds):
+                raise ConfigError(
+                    f"{self.path}: dataset.sample = {n} but {ds.source} has {len(ds)} texts; "
+                    f"use a sample between 1 and {len(ds)} (or remove it for all texts)"
+                )
+            ds = ds.sample(int(n), seed=int(self.dataset.get("seed", 0)))
+        return ds
+
+    def check_label_sets(self, dataset: Dataset, cases: list[Case]) -> None:
+        """Every label set a case uses has a phrase for every label of ``dataset``."""
+        for name in sorted({c.label_set.name for c in cases}):
+            mapping = self.label_sets[name].mapping
+            missing = [lab for lab in dataset.label_names if lab not in mapping]
+            if missing:
+                raise ConfigError(
+                    f"{self.path}: label set {name!r} has no phrase for "
+                    f"{', '.join(map(repr, missing))} (labels of the dataset {dataset.source}); "
+                    f'add them to [label_sets.{name}] (e.g. {missing[0]} = "...")'
+                )
+
     def expect(self, section: str, key: str, default: Any = None) -> Any:
         sec = self.expectations.get(section, {})
         return sec.get(key, default) if isinstance(sec, Mapping) else default
@@ -97,64 +129,65 @@ class EvalConfig:
 def _names(value: Any, known: Mapping[str, Any], kind: str, where: str) -> tuple[str, ...]:
     if value == "all":
         return tuple(known)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f'{where}: {kind} must be a list of names or "all"')
     for v in value:
         if v not in known:
-            raise ConfigError(f"{where}: unknown {kind[:-1]} {v!r}; known: {', '.join(known)}")
+            close = difflib.get_close_matches(v, list(known), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"{where}: unknown {kind[:-1].replace('_', ' ')} {v!r}; {hint}known: "
+                f"{', '.join(known)}"
+            )
     return tuple(value)
 
 
 def load_eval_config(path: str | Path) -> EvalConfig:
-    """Read and validate the suite's TOML file."""
+    """Read the suite's TOML file and validate it against :mod:`.schema` (unknown keys,
+    ranges, backend options), then the names it uses (templates, label sets)."""
     path = Path(path)
     where = str(path)
     data = read_config_file(path, what="eval config", fix="pass --llm-config PATH")
+    suite = validate_suite_config(data, where)
     prompts = load_prompt_config(data)
     models = []
-    for i, m in enumerate(data.get("models", [])):
-        if not isinstance(m, Mapping) or not isinstance(m.get("spec"), str):
-            raise ConfigError(f'{where}: models[{i}] needs spec = "provider:model"')
-        methods = m.get("methods", ["generation"])
-        if not isinstance(methods, list) or not set(methods) <= {"exact", "generation"}:
-            raise ConfigError(f"{where}: models[{i}].methods must list 'exact'/'generation'")
-        opts = {k: v for k, v in m.items() if k not in ("spec", "methods")}
+    for i, m in enumerate(suite.models):
+        opts = m.model_dump(exclude_unset=True)
+        del opts["spec"]
+        opts.pop("methods", None)
         for key, known in (("templates", prompts.templates), ("label_sets", prompts.label_sets)):
-            if key in opts:
-                opts[key] = _names(opts[key], known, key, f"{where} models[{i}]")
-        models.append(ModelEntry(m["spec"], tuple(methods), opts))
+            if opts.get(key) is not None:
+                opts[key] = _names(opts[key], known, key, f"{where}: models[{i}].{key}")
+        models.append(ModelEntry(m.spec, tuple(m.methods), opts))
     if not models:
-        raise ConfigError(f"{where}: no [[models]] declared; add at least one")
-    grid = data.get("grid", {})
+        raise ConfigError(f'{where}: no [[models]] declared; add at least one (spec = "...")')
+    grid = suite.grid
     default = (
-        _names(grid.get("templates", ["simple"]), prompts.templates, "templates", where),
-        _names(grid.get("label_sets", ["normal"]), prompts.label_sets, "label_sets", where),
+        _names(grid.templates, prompts.templates, "templates", f"{where}: grid.templates"),
+        _names(grid.label_sets, prompts.label_sets, "label_sets", f"{where}: grid.label_sets"),
     )
     grids: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"default": default}
     for meth in ("exact", "generation"):
-        sub = grid.get(meth)
-        if isinstance(sub, Mapping):
+        sub = getattr(grid, meth)
+        if sub is not None:
             grids[meth] = (
                 _names(
-                    sub.get("templates", list(default[0])),
+                    sub.templates if sub.templates is not None else default[0],
                     prompts.templates,
                     "templates",
-                    f"{where} [grid.{meth}]",
+                    f"{where}: grid.{meth}.templates",
                 ),
                 _names(
-                    sub.get("label_sets", list(default[1])),
+                    sub.label_sets if sub.label_sets is not None else default[1],
                     prompts.label_sets,
                     "label_sets",
-                    f"{where} [grid.{meth}]",
+                    f"{where}: grid.{meth}.label_sets",
                 ),
             )
-    dataset = dict(data.get("dataset", {"path": "topics"}))
     return EvalConfig(
         path,
         tuple(models),
         dict(prompts.templates),
         dict(prompts.label_sets),
         grids,
-        dataset,
-        dict(data.get("expectations", {})),
+        suite.dataset.model_dump(),
+        suite.expectations.model_dump(exclude_none=True),
     )

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from ..backends import get_backend
 from ..backends.base import Backend
-from ..datasets import Dataset, load_dataset
+from ..datasets import Dataset
 from ..errors import BackendError, LogprobEvalError
 from ..experiments.stability import content_free_examples
 from ..records import LabelScore
@@ -109,14 +109,7 @@ class SuiteRunner:
     @property
     def dataset(self) -> Dataset:
         if self._dataset is None:
-            ds_cfg = self.config.dataset
-            path = str(ds_cfg.get("path", "topics"))
-            if path not in ("topics",) and not Path(path).is_absolute():
-                path = str(self.root / path)
-            ds = load_dataset(path)
-            if ds_cfg.get("sample"):
-                ds = ds.sample(int(ds_cfg["sample"]), seed=int(ds_cfg.get("seed", 0)))
-            self._dataset = ds
+            self._dataset = self.config.load_dataset(self.root)
         return self._dataset
 
     def cassette_path(self, name: str) -> Path:

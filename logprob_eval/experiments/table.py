@@ -7,15 +7,17 @@ share the average rank; NaN scores (failed rows) rank last.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetError
 
-__all__ = ["CONFIG_COLUMNS", "config_id", "label_matrix", "to_frame"]
+__all__ = ["CONFIG_COLUMNS", "config_id", "label_matrix", "read_scores", "to_frame"]
 
 CONFIG_COLUMNS = ["model", "method", "template", "label_set"]
 
@@ -40,6 +42,67 @@ def to_frame(rows: Iterable[Any]) -> pd.DataFrame:
         ascending=False, method="average", na_option="bottom"
     )
     return df
+
+
+def read_scores(path: str | Path) -> pd.DataFrame:
+    """A scores table written by ``logprob-eval score`` (CSV, TSV or JSONL, by extension),
+    checked: UTF-8, the required columns, and every label scored for every text of its
+    config (a label that is not is named with its rows: a typo, or rows of another table)."""
+    src = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"cannot read scores table {src!r}: {exc.strerror}", path=src) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"scores table {src!r} is not UTF-8 text (byte {raw[exc.start]:#x} on line {line}); "
+            "re-save it as UTF-8",
+            path=src,
+            row=line - 1,
+        ) from None
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            table = pd.read_json(io.StringIO(text), lines=True, dtype=False)
+        else:
+            sep = "\t" if suffix == ".tsv" else ","
+            table = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
+    except ValueError as exc:
+        raise DatasetError(f"cannot parse scores table {src!r}: {exc}", path=src) from None
+    try:
+        df = to_frame(
+            table.drop(columns=[c for c in ("config", "rank") if c in table]).to_dict("records")
+        )
+    except ConfigError as exc:
+        raise DatasetError(f"scores table {src!r}: {exc}", path=src) from None
+    _check_labels(df, src, 1 if suffix in (".jsonl", ".ndjson") else 2)
+    return df
+
+
+def _check_labels(df: pd.DataFrame, src: str, first_line: int) -> None:
+    for config, part in df.groupby("config", sort=True):
+        n_texts = part["example_id"].nunique()
+        per_label = part.groupby("label")["example_id"].nunique()
+        odd = per_label[per_label < n_texts].sort_values()
+        if odd.empty:
+            continue
+        named = []
+        for label, count in odd.items():
+            lines = [int(i) + first_line for i in part.index[part["label"] == label][:3]]
+            named.append(
+                f"{label!r} ({count} of {n_texts} texts; line {', '.join(map(str, lines))})"
+            )
+        known = ", ".join(str(x) for x in per_label[per_label == n_texts].index)
+        raise DatasetError(
+            f"scores table {src!r}, config {config}: every text needs a score for every "
+            f"label, but these labels are not scored for all texts: {'; '.join(named)}. "
+            f"Labels scored for all: {known}. Fix the label names or drop those rows",
+            path=src,
+            column="label",
+        )
 
 
 def label_matrix(
