@@ -127,15 +127,17 @@ def _failure_summary(rows: Sequence[Any]) -> int:
     """Print the causes of failed rows to stderr; 1 when every row failed, else 0."""
     from collections import Counter
 
-    failed = [r for r in rows if r.status == "error"]
+    def request(r: Any) -> tuple[str, ...]:
+        return (r.model, r.template, r.label_set, r.example_id)
+
+    failed = {request(r): r.error or "failed" for r in rows if r.status == "error"}
     if not failed:
         return 0
-    causes = Counter(r.error or "failed" for r in failed).most_common(3)
-    every = len(failed) == len(rows)
-    head = "error: every request failed" if every else f"warning: {len(failed)} rows failed"
+    every = len(failed) == len({request(r) for r in rows})
+    head = "error: every request failed" if every else f"warning: {len(failed)} requests failed"
     print(f"logprob-eval: {head}; causes:", file=sys.stderr)
-    for cause, n in causes:
-        print(f"  {n} x {cause}", file=sys.stderr)
+    for cause, n in Counter(failed.values()).most_common(3):
+        print(f"  {n} request{'s' if n > 1 else ''}: {cause}", file=sys.stderr)
     return 1 if every else 0
 
 

@@ -72,6 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _validate(config)
 
 
+def _report_dir(config: pytest.Config) -> Path:
+    return Path(config.rootpath) / config.getoption("--llm-report-dir")
+
+
 def _suite_requested(config: pytest.Config) -> bool:
     """True when this run collects the eval suite: ``--llm-config`` was given, or a path
     argument lies in (or is) the folder of the suite's config file."""
@@ -91,6 +95,10 @@ def _validate(config: pytest.Config) -> None:
     from .errors import LogprobEvalError
 
     try:
+        if not config.getoption("--llm-no-report"):
+            from .outputs import prepare_dir
+
+            prepare_dir(_report_dir(config), flag="--llm-report-dir")
         cases = _selected_cases(config)
         _eval_config(config).check_label_sets(
             _eval_config(config).load_dataset(config.rootpath), cases
@@ -298,9 +306,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from .evalsuite.reporting import write_run_report
 
-    state["report"] = write_run_report(
-        rows, Path(config.rootpath) / config.getoption("--llm-report-dir")
-    )
+    interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+    state["interrupted"] = interrupted
+    state["report"] = write_run_report(rows, _report_dir(config), interrupted=interrupted)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -328,3 +336,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             + " ".join(f"{v:>{w}.3f}" for v, w in zip(vals, (6, 6, 6, 7, 6), strict=True))
         )
     tr.write_line(f"report: {run_dir / 'report.html'}")
+    if _state(config).get("interrupted"):
+        tr.write_line("the run was interrupted: the report is marked so; reports/latest not moved")

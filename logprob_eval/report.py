@@ -190,6 +190,13 @@ def _html(title: str, summary: dict[str, Any], images: list[Path]) -> str:
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{summary.get('n_texts', '?')} texts; generated {time.strftime('%Y-%m-%d %H:%M')}</p>",
     ]
+    if summary.get("interrupted"):
+        parts.insert(
+            1,
+            '<p class="interrupted" style="background:#fdd;padding:8px;font-weight:bold">'
+            "INTERRUPTED: this run stopped before it finished; the numbers below cover only "
+            "what it scored. reports/latest still points at the last complete run.</p>",
+        )
     rows = []
     thr = summary.get("thresholds", {})
     for cfg, m in summary.get("configs", {}).items():
@@ -309,8 +316,16 @@ def write_report(
     *,
     run_id: str | None = None,
     title: str = "logprob-eval report",
+    interrupted: bool = False,
 ) -> Path:
-    """Write the run directory and update ``<out_dir>/latest``; returns the run directory."""
+    """Write the run directory and update ``<out_dir>/latest``; returns the run directory.
+
+    An ``interrupted`` run (stopped by SIGINT, or failing at session level) is marked so
+    in ``metrics.json`` and on the page, and ``latest`` keeps pointing at the last
+    complete run.
+    """
+    if interrupted:
+        summary = {**summary, "interrupted": True}
     root = Path(out_dir)
     run = root / (run_id or new_run_id())
     run.mkdir(parents=True, exist_ok=True)
@@ -330,6 +345,8 @@ def write_report(
         if p is not None
     ]
     (run / "report.html").write_text(redact(_html(title, summary, images)), encoding="utf-8")
+    if interrupted:
+        return run
     latest = root / "latest"
     tmp = root / f".latest-{os.getpid()}"
     try:

@@ -168,9 +168,12 @@ def test_broken_config_fails_collection_with_a_clear_message(pytester):
     pytester.makeini("[pytest]\nllm_config = evals.toml\n")
     pytester.makepyfile(test_x="def test_a(llm_case):\n    pass\n")
     result = pytester.runpytest_subprocess()
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(
-        ["*evals.toml: models[[]0[]].methods must list 'exact'/'generation'*"]
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: logprob-eval: *evals.toml: invalid configuration:",
+            "  models[[]0[]].methods[[]0[]] = 'telepathy': Input should be 'exact' or 'generation'",
+        ]
     )
 
 

@@ -14,9 +14,10 @@ __all__ = ["write_run_report"]
 
 
 def write_run_report(
-    rows: Sequence[dict[str, Any]], out_dir: str | Path
+    rows: Sequence[dict[str, Any]], out_dir: str | Path, *, interrupted: bool = False
 ) -> tuple[Path, list[tuple[str, dict[str, Any]]]]:
-    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows)."""
+    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows).
+    An ``interrupted`` run is marked so and does not move ``latest``."""
     seen: set[tuple[Any, ...]] = set()
     unique = []
     for r in rows:
@@ -37,7 +38,9 @@ def write_run_report(
     )
     df = to_frame(unique)
     summary, sweeps = analyze(df)
-    run = write_report(out_dir, df, summary, sweeps, run_id=None, title="pytest evals")
+    run = write_report(
+        out_dir, df, summary, sweeps, run_id=None, title="pytest evals", interrupted=interrupted
+    )
     table = []
     configs = df.drop_duplicates("config").set_index("config")
     for cfg, m in sorted(summary["configs"].items()):
