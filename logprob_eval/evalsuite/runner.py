@@ -102,6 +102,7 @@ class SuiteRunner:
         self._dataset: Dataset | None = None
         self._server: Any = None
         self._server_error: LogprobEvalError | None = None
+        self._failed: dict[str, RecordingFailedError] = {}
         self.requests_live = 0
 
     # data ------------------------------------------------------------------------------------
@@ -209,7 +210,20 @@ class SuiteRunner:
             backend.close()
 
     def _record(self, case: Case, path: Path, method: str, work: Callable[[Backend], _T]) -> _T:
-        """Record into a temporary file; replace ``path`` only if everything succeeded."""
+        """Record into a temporary file; replace ``path`` only if everything succeeded. A
+        case whose recording failed is not tried again by the case's other tests."""
+        failed = self._failed.get(path.name)
+        if failed is not None:
+            raise failed
+        try:
+            return self._record_once(case, path, method, work)
+        except RecordingFailedError as exc:
+            self._failed[path.name] = exc
+            raise
+
+    def _record_once(
+        self, case: Case, path: Path, method: str, work: Callable[[Backend], _T]
+    ) -> _T:
         kept = (
             f"; the committed cassette {self._shown(path)} is unchanged" if path.is_file() else ""
         )

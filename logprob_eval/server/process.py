@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import socket
@@ -13,7 +12,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import BackendUnavailableError, MissingDependencyError
+from ..backends._openai_client import is_network_blocked
+from ..errors import BackendUnavailableError, MissingDependencyError, ServerUnreachableError
 
 __all__ = ["LocalServer", "free_port", "require_local_extra"]
 
@@ -121,9 +121,21 @@ class LocalServer:
                     f"before answering; its log ({self.log_path}) ends:\n{self.log_tail()}",
                     backend=f"local:{self.model}",
                 )
-            with contextlib.suppress(requests.RequestException):
+            try:
                 if requests.get(f"{self.base_url}/models", timeout=2).status_code == 200:
                     return
+            except requests.RequestException:
+                pass
+            except RuntimeError as exc:  # pytest --block-network refuses even loopback
+                if not is_network_blocked(exc):
+                    raise
+                self.stop()
+                raise ServerUnreachableError(
+                    f"local:{self.model}: cannot reach the local server at {self.base_url}: "
+                    "the network is blocked (pytest --block-network); drop --block-network "
+                    "to record",
+                    backend=f"local:{self.model}",
+                ) from None
             time.sleep(0.1)
         self.stop()
         raise BackendUnavailableError(
