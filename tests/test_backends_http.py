@@ -205,7 +205,6 @@ def test_unknown_host_is_a_dead_server():
             b.score("p", LABELS)
 
 
-
 def test_timeout_is_retriable(httpserver, openai_backend):
     def slow(request: Request) -> Response:
         time.sleep(1.5)

@@ -248,6 +248,7 @@ class SuiteRunner:
                     f"case {case.id}: recording failed: {exc}{kept}"
                 ) from None
             finally:
+                self.requests_live += backend.request_count
                 backend.close()
             if isinstance(result, list) and any(
                 isinstance(r, ScoreRow) and r.status == "error" for r in result
@@ -277,11 +278,7 @@ class SuiteRunner:
         retry = RetryPolicy(attempts=1 if self.record_mode == "none" else 6)
 
         def work(backend: Backend) -> list[ScoreRow]:
-            before = backend.request_count
-            rows = score_jobs(backend, jobs, concurrency=1, retry=retry)
-            if self.record_mode != "none":
-                self.requests_live += backend.request_count - before
-            return rows
+            return score_jobs(backend, jobs, concurrency=1, retry=retry)
 
         # the backend (and, when recording, the local server) starts outside the cassette:
         # only scoring traffic is recorded
