@@ -144,7 +144,6 @@ def _failure_summary(rows: Sequence[Any]) -> int:
 def _score_jobs_keeping(backend: Any, jobs: Any, args: argparse.Namespace, partial: Path) -> Any:
     """``score_jobs``; if the run stops on an error, the rows finished so far go to
     ``partial`` and the error says so."""
-    from .experiments.table import to_frame
     from .scoring import score_jobs
 
     done: dict[int, list[Any]] = {}
@@ -157,14 +156,22 @@ def _score_jobs_keeping(backend: Any, jobs: Any, args: argparse.Namespace, parti
             on_result=done.__setitem__,
         )
     except LogprobEvalError as exc:
-        rows = [row for i in sorted(done) for row in done[i]]
-        if all(r.status == "error" for r in rows):
-            raise  # nothing was scored: there is nothing to keep
-        to_frame(rows).to_csv(partial, index=False)
-        raise type(exc)(
-            f"{exc} (the run stopped; the {len(rows)} rows finished before were written to "
-            f"{partial})"
-        ) from None
+        _keep_finished(exc, [row for i in sorted(done) for row in done[i]], partial)
+        raise
+
+
+def _keep_finished(exc: LogprobEvalError, rows: Sequence[Any], path: Path) -> None:
+    """A run stopped on ``exc``: write the rows it finished to ``path`` (if any row was
+    scored) and say so in the error's message."""
+    from .experiments.table import to_frame
+
+    if all(r.status == "error" for r in rows):
+        return  # nothing was scored: there is nothing to keep
+    to_frame(rows).to_csv(path, index=False)
+    exc.args = (
+        f"{exc} (the run stopped; the {len(rows)} rows finished before were written to {path})",
+        *exc.args[1:],
+    )
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -233,16 +240,8 @@ def _stability(args: argparse.Namespace) -> int:
             on_rows=done.extend,
         )
     except LogprobEvalError as exc:
-        if all(r.status == "error" for r in done):
-            raise  # nothing was scored: there is nothing to keep
-        from .experiments.table import to_frame
-
-        partial = Path(args.out) / "partial-scores.csv"
-        to_frame(done).to_csv(partial, index=False)
-        raise type(exc)(
-            f"{exc} (the run stopped; the {len(done)} rows finished before were written to "
-            f"{partial})"
-        ) from None
+        _keep_finished(exc, done, Path(args.out) / "partial-scores.csv")
+        raise
     finally:
         for b in backends:
             b.close()

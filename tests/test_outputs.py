@@ -92,3 +92,46 @@ def test_score_keeps_the_scores_when_the_final_write_fails(tmp_path, httpserver,
     newest = max(fallbacks, key=lambda f: f.stat().st_mtime)
     assert len(pd.read_csv(newest)) == 2 * 10
     newest.unlink()
+
+
+def test_score_keeps_the_rows_finished_before_a_run_stopping_error(tmp_path, httpserver):
+    import json
+
+    import pandas as pd
+    from werkzeug import Request, Response
+
+    from logprob_eval.cli import main
+
+    from .helpers import fake_echo_completions
+
+    served = []
+
+    def answer(request: Request) -> Response:
+        if len(served) == 3:  # then the server stops giving log-probs: no job can succeed
+            error = {"message": "logprobs are not supported", "code": "unsupported_parameter"}
+            return Response(json.dumps({"error": error}), status=400)
+        served.append(1)
+        body = fake_echo_completions(json.loads(request.get_data()))
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/v1/completions").respond_with_handler(answer)
+    out = tmp_path / "s.csv"
+    code = main(
+        [
+            "score",
+            "--model",
+            f"openai-compatible:m@{httpserver.url_for('/v1')}",
+            "--method",
+            "exact",
+            "--sample",
+            "8",
+            "--concurrency",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 2
+    kept = pd.read_csv(out)
+    assert len(kept) == 3 * 10 and set(kept["status"]) == {"exact"}
