@@ -11,7 +11,8 @@ Hierarchy::
     │                                the results went instead, if anywhere)
     └── BackendError                 a model backend failed (``retriable`` says if a retry may help)
         ├── MissingDependencyError   an optional package is not installed (message: pip line)
-        ├── LogprobsUnsupportedError the model returns no log-probs (reasoning models...)
+        ├── LogprobsUnsupportedError the model returns no log-probs (reasoning models, Anthropic...)
+        ├── ContentBlockedError      the provider blocked the prompt or refused to answer
         ├── RateLimitedError         HTTP 429 (retriable; ``retry_after`` seconds if sent)
         └── BackendUnavailableError  5xx, dropped connection, timeout (retriable)
             └── ServerUnreachableError  refused connection or unknown host: no server there
@@ -26,6 +27,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "ConfigError",
+    "ContentBlockedError",
     "DatasetError",
     "LogprobEvalError",
     "LogprobsUnsupportedError",
@@ -130,6 +132,11 @@ class MissingDependencyError(BackendError, ImportError):
 
 class LogprobsUnsupportedError(BackendError):
     """The model does not return log-probabilities; the eval suite skips such cases."""
+
+
+class ContentBlockedError(BackendError):
+    """The provider answered, but blocked the prompt or the answer (a safety filter, a
+    refusal): this prompt has no log-probs to read. Not retriable; the row records why."""
 
 
 class RateLimitedError(BackendError):

@@ -7,15 +7,17 @@ import re
 __all__ = ["KEY_PATTERN", "SECRET_HEADERS", "redact"]
 
 KEY_PATTERN = re.compile(
-    r"(sk-[A-Za-z0-9_\-*]{8,}|Bearer\s+[A-Za-z0-9._\-~+/]{8,}=*|"
-    r"(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,})"
+    r"(sk-[A-Za-z0-9_\-*]{8,}|AIza[0-9A-Za-z_\-]{20,}|Bearer\s+[A-Za-z0-9._\-~+/]{8,}=*|"
+    r"(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,}|\bkey=[A-Za-z0-9._\-]{8,})"
 )
-"""Key-shaped strings: OpenAI-style ``sk-...`` keys, bearer tokens, ``api_key=...`` pairs."""
+"""Key-shaped strings: OpenAI- and Anthropic-style ``sk-...`` keys, Google ``AIza...`` API keys,
+bearer tokens, ``api_key=...`` / ``key=...`` pairs."""
 
 SECRET_HEADERS: tuple[str, ...] = (
     "authorization",
     "api-key",
     "x-api-key",
+    "x-goog-api-key",
     "openai-organization",
     "openai-project",
     "cookie",

@@ -90,3 +90,134 @@ def completion_echo(
         "model": model,
         "choices": choices,
     }
+
+
+# -- Gemini: written from the provider's API reference (generateContent, LogprobsResult) -----
+# Not a recording. Shape: candidates[].logprobsResult.{topCandidates[].candidates[],
+# chosenCandidates[]} of {token, tokenId, logProbability}; a zero logProbability is omitted
+# (proto3 JSON), as the "Sports" step below shows.
+
+GEMINI_GENERATE: dict[str, Any] = {
+    "candidates": [
+        {
+            "content": {"parts": [{"text": "Sports, Health"}], "role": "model"},
+            "finishReason": "STOP",
+            "avgLogprobs": -0.45,
+            "logprobsResult": {
+                "topCandidates": [
+                    {
+                        "candidates": [
+                            {"token": "Sports", "tokenId": 61024, "logProbability": -0.1},
+                            {"token": "Health", "tokenId": 31412, "logProbability": -3.2},
+                            {"token": "Sport", "tokenId": 48213, "logProbability": -4.0},
+                        ]
+                    },
+                    {"candidates": [{"token": ",", "tokenId": 236764}]},
+                    {
+                        "candidates": [
+                            {"token": " Health", "tokenId": 19734, "logProbability": -0.8},
+                            {"token": " Art", "tokenId": 6522, "logProbability": -1.1},
+                        ]
+                    },
+                ],
+                "chosenCandidates": [
+                    {"token": "Sports", "tokenId": 61024, "logProbability": -0.1},
+                    {"token": ",", "tokenId": 236764},
+                    {"token": " Health", "tokenId": 19734, "logProbability": -0.8},
+                ],
+            },
+            "index": 0,
+        }
+    ],
+    "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 3, "totalTokenCount": 15},
+    "modelVersion": "gemini-2.0-flash",
+}
+
+GEMINI_PROMPT_BLOCKED: dict[str, Any] = {
+    "promptFeedback": {
+        "blockReason": "SAFETY",
+        "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH"}],
+    },
+    "usageMetadata": {"promptTokenCount": 12, "totalTokenCount": 12},
+    "modelVersion": "gemini-2.0-flash",
+}
+
+GEMINI_ANSWER_BLOCKED: dict[str, Any] = {
+    "candidates": [
+        {
+            "finishReason": "SAFETY",
+            "safetyRatings": [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}
+            ],
+            "index": 0,
+        }
+    ],
+    "modelVersion": "gemini-2.0-flash",
+}
+
+
+def gemini_error(code: int, status: str, message: str, details: list[Any] | None = None) -> Any:
+    """The google.rpc.Status error body the Gemini API answers with."""
+    return {"error": {"code": code, "message": message, "status": status, "details": details or []}}
+
+
+# -- OpenAI Responses: written from the provider's API reference (POST /v1/responses) ------
+# Not a recording. output[].content[] of type output_text carries logprobs when the request
+# says include=["message.output_text.logprobs"].
+
+OPENAI_RESPONSES: dict[str, Any] = {
+    "id": "resp_doc_example",
+    "object": "response",
+    "status": "completed",
+    "model": "gpt-4.1-mini-2025-04-14",
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_doc_example",
+            "status": "completed",
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "output_text",
+                    "text": "Sports",
+                    "annotations": [],
+                    "logprobs": [
+                        {
+                            "token": "Sports",
+                            "logprob": -0.02,
+                            "bytes": [83, 112, 111, 114, 116, 115],
+                            "top_logprobs": [
+                                {
+                                    "token": "Sports",
+                                    "logprob": -0.02,
+                                    "bytes": [83, 112, 111, 114, 116, 115],
+                                },
+                                {
+                                    "token": "Health",
+                                    "logprob": -4.1,
+                                    "bytes": [72, 101, 97, 108, 116, 104],
+                                },
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
+    "incomplete_details": None,
+    "error": None,
+    "usage": {"input_tokens": 20, "output_tokens": 1, "total_tokens": 21},
+}
+
+OPENAI_RESPONSES_REFUSAL: dict[str, Any] = {
+    **OPENAI_RESPONSES,
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_doc_refusal",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "refusal", "refusal": "I'm sorry, I can't help with that."}],
+        }
+    ],
+}

@@ -4,10 +4,15 @@
 spec                                                   methods             needs
 =====================================================  ==================  ===============
 ``openai:gpt-4.1-mini``                                generation          OPENAI_API_KEY
+``openai-responses:gpt-4.1-mini`` (or ``api="responses"``) generation      OPENAI_API_KEY
+``gemini:gemini-2.0-flash``                            generation          GEMINI_API_KEY
+``anthropic:MODEL``                                    none (typed error)  -
 ``openai-compatible:NAME@http://host:port/v1``         exact, generation   a server
 ``ollama:llama3.2`` (``ollama:MODEL@http://host:port``) generation          Ollama>=0.12.11
 ``local:gemma-3-270m``                                 exact, generation   ``[local]`` extra
 =====================================================  ==================  ===============
+
+``openai:MODEL`` takes ``api="chat"`` (default) or ``api="responses"``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,16 @@ from typing import Any
 from ..errors import ConfigError, UnknownNameError
 from .base import Backend
 
-__all__ = ["PROVIDERS", "Backend", "get_backend", "parse_spec"]
+__all__ = ["OPENAI_APIS", "PROVIDERS", "Backend", "get_backend", "parse_spec"]
+
+OPENAI_APIS = {"chat": "openai", "responses": "openai-responses"}
+"""``api=`` of an ``openai:`` spec -> the provider that speaks that API."""
 
 PROVIDERS: dict[str, tuple[str, str]] = {
     "openai": ("logprob_eval.backends.openai_chat", "OpenAIChatBackend"),
+    "openai-responses": ("logprob_eval.backends.openai_responses", "OpenAIResponsesBackend"),
+    "gemini": ("logprob_eval.backends.gemini", "GeminiBackend"),
+    "anthropic": ("logprob_eval.backends.anthropic", "AnthropicBackend"),
     "openai-compatible": ("logprob_eval.backends.openai_compatible", "OpenAICompatibleBackend"),
     "ollama": ("logprob_eval.backends.ollama", "OllamaBackend"),
     "local": ("logprob_eval.backends.local", "LocalBackend"),
@@ -53,8 +64,18 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
 
 
 def get_backend(spec: str, **options: Any) -> Backend:
-    """Make the backend for ``spec``; ``options`` go to its constructor (``method=``...)."""
+    """Make the backend for ``spec``; ``options`` go to its constructor (``method=``...).
+    ``api=`` picks the API of an ``openai:`` spec ("chat" or "responses")."""
     provider, model, url = parse_spec(spec)
+    api = options.pop("api", None)
+    if api is not None:
+        if provider not in ("openai", "openai-responses"):
+            raise ConfigError(f"{spec}: api={api!r} applies to openai: specs only; remove it")
+        if api not in OPENAI_APIS:
+            raise UnknownNameError("OpenAI api", str(api), tuple(OPENAI_APIS))
+        if provider == "openai-responses" and api != "responses":
+            raise ConfigError(f"{spec}: api={api!r} contradicts the spec; use openai:{model}")
+        provider = OPENAI_APIS[api]
     module, name = PROVIDERS[provider]
     cls = getattr(importlib.import_module(module), name)
     if url is not None:

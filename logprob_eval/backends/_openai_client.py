@@ -16,6 +16,7 @@ from ..errors import (
     ServerUnreachableError,
 )
 from ..redact import redact
+from ._http import is_network_blocked, retry_after_seconds
 
 __all__ = ["call_json", "is_network_blocked", "make_client"]
 
@@ -102,7 +103,7 @@ def _map_error(exc: Exception, spec: str, base_url: str, timeout: float) -> Back
                 status=status,
             )
         if status == 429:
-            retry_after = _retry_after(exc.response.headers.get("retry-after"))
+            retry_after = retry_after_seconds(exc.response.headers.get("retry-after"))
             return RateLimitedError(
                 f"{head}: rate limited ({message}); retry later or lower concurrency",
                 backend=spec,
@@ -121,20 +122,6 @@ def _map_error(exc: Exception, spec: str, base_url: str, timeout: float) -> Back
             status=status,
         )
     return BackendError(f"{spec}: {type(exc).__name__}: {redact(str(exc))[:300]}", backend=spec)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def is_network_blocked(exc: BaseException | None) -> bool:
-    """True for the error pytest-recording's ``--block-network`` raises on connect."""
-    return isinstance(exc, RuntimeError) and str(exc).startswith("Network is disabled")
 
 
 def _is_connect_failure(exc: BaseException | None) -> bool:

@@ -3,24 +3,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from ..errors import (
-    BackendError,
-    BackendUnavailableError,
-    ConfigError,
-    RateLimitedError,
-    ResponseFormatError,
-    ServerUnreachableError,
-)
+from ..errors import BackendError, ConfigError, ResponseFormatError
 from ..matcher import match_labels
 from ..parsing import parse_ollama
 from ..records import LabelScore, Method
 from ..redact import redact
-from ._openai_client import is_network_blocked
+from ._http import Fixes, post_json, retry_after_seconds, status_error
 from .base import Backend
 
 __all__ = ["DEFAULT_HOST", "MIN_VERSION", "OllamaBackend"]
@@ -28,6 +20,12 @@ __all__ = ["DEFAULT_HOST", "MIN_VERSION", "OllamaBackend"]
 DEFAULT_HOST = "http://localhost:11434"
 MIN_VERSION = (0, 12, 11)
 _NEED = "Ollama >= 0.12.11 (the first version that returns logprobs)"
+_FIXES = Fixes(
+    "start Ollama (`ollama serve`), or set OLLAMA_HOST to its URL (e.g. "
+    "OLLAMA_HOST=http://127.0.0.1:11434)",
+    server="retry or check `ollama serve`'s log",
+    rejected="fix the request",
+)
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -147,105 +145,42 @@ class OllamaBackend(Backend):
         return f" (server reports version {version})" if version else ""
 
     def _post(self, payload: dict[str, Any]) -> Any:
-        import requests
+        return post_json(
+            self.spec,
+            self._session,
+            f"{self.host}/api/{self.endpoint}",
+            payload,
+            timeout=self.timeout,
+            fixes=_FIXES,
+            on_status=self._status_error,
+        )
 
-        url = f"{self.host}/api/{self.endpoint}"
-        try:
-            r = self._session.post(url, json=payload, timeout=self.timeout)
-        except requests.Timeout:
-            raise BackendUnavailableError(
-                f"{self.spec}: no answer from {url} within {self.timeout:g}s (timeout); raise "
-                "timeout= or lower concurrency",
-                backend=self.spec,
-            ) from None
-        except requests.ConnectionError as exc:
-            if _is_connect_failure(exc):
-                raise ServerUnreachableError(
-                    f"{self.spec}: no Ollama server at {self.host} (connection refused or "
-                    "unknown host); start Ollama (`ollama serve`), or set OLLAMA_HOST to its "
-                    "URL (e.g. OLLAMA_HOST=http://127.0.0.1:11434)",
-                    backend=self.spec,
-                ) from None
-            raise BackendUnavailableError(
-                f"{self.spec}: cannot reach {url} ({redact(str(exc))[:160]}); start Ollama "
-                "(`ollama serve`) or set OLLAMA_HOST",
-                backend=self.spec,
-            ) from None
-        except RuntimeError as exc:
-            if not is_network_blocked(exc):
-                raise
-            raise ServerUnreachableError(
-                f"{self.spec}: cannot reach {url}: the network is blocked (pytest "
-                "--block-network); drop --block-network to record",
-                backend=self.spec,
-            ) from None
-        except requests.RequestException as exc:
-            raise BackendUnavailableError(
-                f"{self.spec}: request to {url} failed ({type(exc).__name__}); retry",
-                backend=self.spec,
-            ) from None
-        if r.status_code != 200:
-            self._raise_status(r)
-        try:
-            return json.loads(r.text)
-        except json.JSONDecodeError as exc:
-            raise BackendUnavailableError(
-                f"{self.spec}: the answer is not valid JSON ({exc.msg} at char {exc.pos} of "
-                f"{len(r.text)}: truncated or malformed, or a streamed body); retry",
-                backend=self.spec,
-            ) from None
-
-    def _raise_status(self, r: Any) -> None:
+    def _status_error(self, r: Any) -> BackendError:
         try:
             message = str(r.json().get("error", ""))
         except Exception:
             message = r.text[:300]
         message = redact(message)
-        head = f"{self.spec}: HTTP {r.status_code}"
         if r.status_code == 404:
-            raise BackendError(
-                f"{head}: not found ({message}); pull the model (`ollama pull {self.model}`) "
-                "or check the host",
-                backend=self.spec,
-                status=404,
+            fixes = Fixes(
+                _FIXES.unreachable,
+                not_found=f"pull the model (`ollama pull {self.model}`) or check the host",
             )
-        if r.status_code == 429:
-            try:
-                after: float | None = float(r.headers.get("retry-after", ""))
-            except ValueError:
-                after = None
-            raise RateLimitedError(
-                f"{head}: rate limited ({message}); retry later",
-                backend=self.spec,
-                status=429,
-                retry_after=after,
-            )
-        if r.status_code >= 500:
-            raise BackendUnavailableError(
-                f"{head}: server error ({message}); retry or check `ollama serve`'s log",
+            return status_error(self.spec, 404, message, fixes=fixes)
+        if r.status_code < 500 and r.status_code != 429 and "logprobs" in message.lower():
+            return BackendError(
+                f"{self.spec}: HTTP {r.status_code}: {message}{self._version_note()}; {_NEED} "
+                "is required: upgrade Ollama",
                 backend=self.spec,
                 status=r.status_code,
             )
-        if "logprobs" in message.lower() or "top_logprobs" in message.lower():
-            raise BackendError(
-                f"{head}: {message}{self._version_note()}; {_NEED} is required: upgrade Ollama",
-                backend=self.spec,
-                status=r.status_code,
-            )
-        raise BackendError(
-            f"{head}: request rejected ({message}); fix the request",
-            backend=self.spec,
-            status=r.status_code,
+        return status_error(
+            self.spec,
+            r.status_code,
+            message,
+            fixes=_FIXES,
+            retry_after=retry_after_seconds(r.headers.get("retry-after")),
         )
 
     def close(self) -> None:
         self._session.close()
-
-
-def _is_connect_failure(exc: Exception) -> bool:
-    """A refused connection or an unknown host (urllib3's ``NewConnectionError``, of which
-    ``NameResolutionError`` is a kind), as opposed to a dropped or timed-out one."""
-    from urllib3.exceptions import NewConnectionError
-
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError)
