@@ -23,7 +23,10 @@ MARKERS = {
     "local": "uses the embedded local model (local:gemma-3-270m)",
     "openai": "uses the OpenAI API (record with OPENAI_API_KEY set)",
     "ollama": "uses an Ollama server (>= 0.12.11)",
+    "gemini": "uses the Gemini API (record with GEMINI_API_KEY set)",
+    "anthropic": "names an Anthropic model: skips, Anthropic returns no log-probs",
 }
+_MARKER_OF = {"openai-responses": "openai"}  # providers marked by another provider's name
 _ROWS_KEY = "logprob_eval_rows"
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
 
@@ -163,7 +166,7 @@ def _selected_cases(config: pytest.Config) -> list[Any]:
 
 def _marks(case: Any) -> list[Any]:
     marks = [pytest.mark.live]
-    provider = case.model.provider
+    provider = _MARKER_OF.get(case.model.provider, case.model.provider)
     if provider in MARKERS:
         marks.append(getattr(pytest.mark, provider))
     return marks

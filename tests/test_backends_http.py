@@ -66,7 +66,7 @@ def test_parse_spec_forms():
     ("spec", "err", "text"),
     [
         ("gpt-4", ConfigError, "provider:model"),
-        ("anthropic:claude", UnknownNameError, "unknown provider 'anthropic'"),
+        ("claude:sonnet", UnknownNameError, "unknown provider 'claude'"),
         ("openai:", ConfigError, "no model name"),
         ("openai-compatible:m", ConfigError, "needs a server URL"),
     ],

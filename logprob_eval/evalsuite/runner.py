@@ -60,8 +60,27 @@ __all__ = [
 REPLAY_PLACEHOLDER_URL = "http://127.0.0.1:9/v1"  # never contacted: replay answers first
 REPLAY_PLACEHOLDER_KEY = "replay-without-a-key"  # not a secret: replay sends nothing
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
-_MARK = {"openai": "openai", "ollama": "ollama", "local": "local"}
-_KEY_HINT = {"openai": "OPENAI_API_KEY=... ", "ollama": "OLLAMA_HOST=http://127.0.0.1:11434 "}
+_MARK = {
+    "openai": "openai",
+    "openai-responses": "openai",
+    "ollama": "ollama",
+    "local": "local",
+    "gemini": "gemini",
+    "anthropic": "anthropic",
+}
+_KEY_HINT = {
+    "openai": "OPENAI_API_KEY=... ",
+    "openai-responses": "OPENAI_API_KEY=... ",
+    "gemini": "GEMINI_API_KEY=... ",
+    "ollama": "OLLAMA_HOST=http://127.0.0.1:11434 ",
+}
+_KEY_ENV = {
+    "openai": ("OPENAI_API_KEY",),
+    "openai-responses": ("OPENAI_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+"""Providers that need a key; replay passes a placeholder when none is set."""
+
 _T = TypeVar("_T")
 
 
@@ -132,7 +151,7 @@ class SuiteRunner:
         provider = case.model.provider
         if provider == "local":
             opts["base_url"] = self._local_url(case) if live else REPLAY_PLACEHOLDER_URL
-        elif provider == "openai" and not live and not os.environ.get("OPENAI_API_KEY"):
+        elif not live and provider in _KEY_ENV and not any(map(os.environ.get, _KEY_ENV[provider])):
             opts["api_key"] = REPLAY_PLACEHOLDER_KEY
         for key in ("server_options", "templates", "label_sets"):
             opts.pop(key, None)
