@@ -56,6 +56,11 @@ class Backend(ABC):
     def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
         """Score every label phrase for one prompt."""
 
+    def batch_request(self, prompt: str) -> tuple[str, dict[str, Any]] | None:
+        """(endpoint, payload) of the one request :meth:`score` sends for ``prompt``, for a
+        provider's batch API; None where the backend has no batch path."""
+        return None
+
     def complete(
         self,
         prompt: str,

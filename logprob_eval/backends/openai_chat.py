@@ -60,11 +60,14 @@ class OpenAIChatBackend(Backend):
             "max_tokens": self.max_tokens,
         }
 
+    def batch_request(self, prompt: str) -> tuple[str, dict[str, Any]]:
+        return "chat/completions", self.payload(prompt)
+
     def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
-        payload = self.payload(prompt)
+        endpoint, payload = self.batch_request(prompt)
         create = self._client.chat.completions.with_raw_response.create
         body = self._request(
-            "chat/completions", payload, lambda: call_json(self.spec, self._client, create, payload)
+            endpoint, payload, lambda: call_json(self.spec, self._client, create, payload)
         )
         return self._match_generated(parse_openai_chat, body, labels)
 

@@ -39,7 +39,9 @@ def _fail(field: str, why: str, fix: str = "check the response shape") -> Respon
 
 
 def _failed(body: dict[str, Any], spec: str) -> BackendError:
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    err = body.get("error")
+    if not isinstance(err, dict):
+        err = {}
     code, message = str(err.get("code", "")), redact(str(err.get("message", "")))
     if code == "server_error":
         return BackendUnavailableError(
@@ -132,6 +134,9 @@ class OpenAIResponsesBackend(OpenAIChatBackend):
         return self._request(
             self.endpoint, payload, lambda: call_json(self.spec, self._client, create, payload)
         )
+
+    def batch_request(self, prompt: str) -> tuple[str, dict[str, Any]]:
+        return self.endpoint, self.payload(prompt)
 
     def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
         body = self._send(self.payload(prompt))
