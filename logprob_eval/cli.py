@@ -85,6 +85,20 @@ def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
         "multi-label starts after separators)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    # -- batch (issue 13) --
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="OpenAI models: send the grid through the Batch API (half price, results within "
+        "24 h); the batch id is saved under --cache-dir (default .logprob-eval-cache) and a "
+        "killed run resumes it",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=30.0,
+        help="seconds between batch status checks (default: 30)",
+    )
 
 
 def _backend(args: argparse.Namespace, spec: str) -> Any:
@@ -94,6 +108,8 @@ def _backend(args: argparse.Namespace, spec: str) -> Any:
     opts: dict[str, Any] = {}
     if args.method:
         opts["method"] = args.method
+    if args.batch and not args.cache_dir:
+        args.cache_dir = Path(".logprob-eval-cache")  # a batch needs somewhere to save its id
     if args.cache_dir:
         opts["cache"] = ResponseCache(args.cache_dir)
     if spec.startswith(("openai", "ollama", "local")):
@@ -102,6 +118,22 @@ def _backend(args: argparse.Namespace, spec: str) -> Any:
         if args.first_answer_only:
             opts["match_options"] = {"multi_label": False}
     return get_backend(spec, **opts)
+
+
+def _scorer(args: argparse.Namespace) -> Any:
+    """``score_jobs``, or its Batch API counterpart with ``--batch``."""
+    from .scoring import score_jobs
+
+    if not args.batch:
+        return score_jobs
+    from .backends.openai_batch import score_jobs_batch
+
+    def batch(backend: Any, jobs: Any, **kwargs: Any) -> Any:
+        return score_jobs_batch(
+            backend, jobs, cache=backend.cache, poll_interval=args.poll_interval, **kwargs
+        )
+
+    return batch
 
 
 def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
@@ -144,11 +176,9 @@ def _failure_summary(rows: Sequence[Any]) -> int:
 def _score_jobs_keeping(backend: Any, jobs: Any, args: argparse.Namespace, partial: Path) -> Any:
     """``score_jobs``; if the run stops on an error, the rows finished so far go to
     ``partial`` and the error says so."""
-    from .scoring import score_jobs
-
     done: dict[int, list[Any]] = {}
     try:
-        return score_jobs(
+        return _scorer(args)(
             backend,
             jobs,
             concurrency=args.concurrency,
@@ -238,6 +268,7 @@ def _stability(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             progress=not args.no_progress,
             on_rows=done.extend,
+            scorer=_scorer(args),
         )
     except LogprobEvalError as exc:
         _keep_finished(exc, done, Path(args.out) / "partial-scores.csv")

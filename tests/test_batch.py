@@ -145,3 +145,50 @@ def test_backends_without_a_batch_api_are_refused(tmp_path, monkeypatch):
     with get_backend("openai:gpt-4.1-mini", api_key=KEY) as b:
         with pytest.raises(ConfigError, match="the backend's own response cache"):
             score_jobs_batch(b, _jobs(2), cache=cache)
+
+
+def test_cli_score_and_stability_with_batch(standin, tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    from logprob_eval.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    spec = f"openai:gpt-4.1-mini@{standin.url}"
+    common = ["--sample", "12", "--cache-dir", str(tmp_path / "c"), "--poll-interval", "0.01"]
+    rc = main(
+        [
+            "score",
+            "--model",
+            spec,
+            "--batch",
+            *common,
+            "--out",
+            str(tmp_path / "s.csv"),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    df = pd.read_csv(tmp_path / "s.csv", keep_default_na=False, na_values=[""])
+    assert len(df) == 12 * 10 and standin.calls["create"] == 1
+    lines = standin.batches["batch_1"]["lines"]
+    n_failed = sum(failure(x["custom_id"]) is not None for x in lines)
+    assert (df["status"] == "error").sum() == 10 * n_failed
+    assert lines[0]["url"] == "/v1/chat/completions"
+    # stability: the same texts again (cached, only the new ones go out) plus content-free
+    rc = main(
+        [
+            "stability",
+            "--model",
+            spec,
+            "--batch",
+            *common,
+            "--out",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "r" / "latest" / "report.html").is_file()
+    resent = standin.batches["batch_2"]["lines"]
+    assert len(resent) == n_failed + 3  # the failed lines again + 3 content-free inputs
+    assert KEY not in capsys.readouterr().out

@@ -47,15 +47,17 @@ def run_grid(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: bool = False,
     on_rows: Callable[[list[ScoreRow]], None] | None = None,
+    scorer: Callable[..., list[ScoreRow]] = score_jobs,
 ) -> pd.DataFrame:
-    """Score the whole grid; content-free inputs too when ``content_free`` (calibration)."""
+    """Score the whole grid; content-free inputs too when ``content_free`` (calibration).
+    ``scorer`` has :func:`~logprob_eval.scoring.score_jobs`'s signature (e.g. a batch run)."""
     examples: list[Example] = list(dataset)
     if content_free:
         examples += content_free_examples()
     rows: list[ScoreRow] = []
     for backend in backends:
         jobs = make_jobs(examples, templates, label_sets)
-        rows += score_jobs(
+        rows += scorer(
             backend,
             jobs,
             concurrency=concurrency,
