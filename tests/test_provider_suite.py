@@ -121,3 +121,24 @@ def test_record_then_replay_offline_and_no_key_anywhere(suite, httpserver, monke
     replay = suite.runpytest_subprocess("-m", "gemini or openai", "--block-network")
     replay.assert_outcomes(passed=2, deselected=1)
     assert len(httpserver.log) == sent  # replay sends nothing, and needs no key
+
+
+def test_config_schema_knows_the_new_providers_options(tmp_path):
+    from logprob_eval.errors import ConfigError
+    from logprob_eval.evalsuite.config import load_eval_config
+
+    def load(model: str):
+        path = tmp_path / "e.toml"
+        path.write_text(f'[dataset]\npath = "topics"\n\n[[models]]\n{model}\n')
+        return load_eval_config(path)
+
+    ok = load('spec = "openai:gpt-4.1-mini"\napi = "responses"\nmax_tokens = 16')
+    assert ok.models[0].options["api"] == "responses"
+    load('spec = "gemini:gemini-2.0-flash"\ntop_logprobs = 5\nthinking_budget = 0')
+    load('spec = "anthropic:claude-sonnet-4-5"')
+    with pytest.raises(ConfigError, match=r"models\[0\]\.api = 'batch': choose one of chat"):
+        load('spec = "openai:gpt-4.1-mini"\napi = "batch"')
+    with pytest.raises(ConfigError, match=r"models\[0\]\.api: unknown option for gemini"):
+        load('spec = "gemini:gemini-2.0-flash"\napi = "responses"')
+    with pytest.raises(ConfigError, match=r"models\[0\]\.logprobs: unknown option for gemini"):
+        load('spec = "gemini:gemini-2.0-flash"\nlogprobs = 5')

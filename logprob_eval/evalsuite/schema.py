@@ -223,7 +223,7 @@ def backend_options(provider: str) -> list[str]:
 
 
 def _model_option_messages(models: list[ModelTable]) -> list[str]:
-    from ..backends import PROVIDERS
+    from ..backends import OPENAI_APIS, PROVIDERS
 
     out = []
     for i, m in enumerate(models):
@@ -236,7 +236,11 @@ def _model_option_messages(models: list[ModelTable]) -> list[str]:
         valid = [
             *SUITE_MODEL_KEYS,
             *(o for o in backend_options(provider) if o not in ("method", "cache", "session")),
+            *(("api",) if provider in OPENAI_APIS.values() else ()),  # get_backend's own
         ]
+        api = (m.model_extra or {}).get("api")
+        if api is not None and api not in OPENAI_APIS:
+            out.append(f"models[{i}].api = {api!r}: choose one of {', '.join(OPENAI_APIS)}")
         for key in m.model_extra or {}:
             if key not in valid:
                 out.append(
