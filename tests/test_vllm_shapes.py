@@ -86,7 +86,8 @@ def _vllm_standin(request: Request) -> Response:
                     "text_offset": offsets,
                     "token_logprobs": lps,
                     "tokens": tokens,
-                    "top_logprobs": [None] + [{t: lp} for t, lp in zip(tokens[1:], lps[1:])],
+                    "top_logprobs": [None]
+                    + [{t: lp} for t, lp in zip(tokens[1:], lps[1:], strict=True)],
                 },
                 "finish_reason": "length",
                 "stop_reason": None,
