@@ -192,6 +192,8 @@ class SuiteRunner:
         path = self.cassette_path(name)
         mode = self.record_mode
         if mode == "none" and not path.is_file():
+            # a model that can never be recorded (Anthropic, reasoning models) says so first
+            self._backend(case, method, live=False).close()
             raise NoCassetteError(
                 f"no cassette for {case.id} ({self._shown(path)}): record with "
                 f"`{record_command(case)}`"
