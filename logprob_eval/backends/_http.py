@@ -32,6 +32,7 @@ class Fixes:
     not_found: str = "check the model name and the URL"
     server: str = "retry, or check the service's status"
     rejected: str = "fix the request parameters"
+    server_name: str = "server"
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -100,7 +101,7 @@ def post_json(
     except requests.ConnectionError as exc:
         if _is_connect_failure(exc):
             raise ServerUnreachableError(
-                f"{spec}: no server at {url} (connection refused or unknown host); "
+                f"{spec}: no {fixes.server_name} at {url} (connection refused or unknown host); "
                 f"{fixes.unreachable}",
                 backend=spec,
             ) from None

@@ -55,6 +55,7 @@ _FIXES = Fixes(
     "project, location and credentials",
     not_found="check the model name (GET /v1beta/models lists them) and the API version",
     server="retry later; Google's status page lists outages",
+    server_name="Gemini API server",
 )
 
 

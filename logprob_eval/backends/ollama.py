@@ -25,6 +25,7 @@ _FIXES = Fixes(
     "OLLAMA_HOST=http://127.0.0.1:11434)",
     server="retry or check `ollama serve`'s log",
     rejected="fix the request",
+    server_name="Ollama server",
 )
 
 
