@@ -4,8 +4,9 @@ reference (not a recording): ``POST /v1/files`` (multipart, ``purpose=batch``),
 
 Each poll of a batch advances it by ``step`` lines; when all have run it is ``completed``
 with an output file (status 200 lines) and an error file. Lines fail by a fixed rule on
-their ``custom_id`` (see :func:`failure`): some with an HTTP 400 body, some with a line
-``error`` (as for expired lines). Successful lines answer with OpenAI's chat shape.
+their ``custom_id`` (:func:`failure`, or the rule passed as ``fail``): some with an HTTP
+400 body, some with a line ``error`` (as for expired lines). Successful lines answer with
+OpenAI's chat shape.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug import Request, Response
@@ -28,8 +30,9 @@ def failure(custom_id: str) -> str | None:
 
 
 class BatchStandIn:
-    def __init__(self, step: int = 10) -> None:
+    def __init__(self, step: int = 10, fail: Callable[[str], str | None] = failure) -> None:
         self.step = step
+        self.fail = fail
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
@@ -86,7 +89,7 @@ class BatchStandIn:
     def _finish(self, bid: str) -> tuple[str, str]:
         ok, bad = [], []
         for i, line in enumerate(self.batches[bid]["lines"]):
-            cid, kind = line["custom_id"], failure(line["custom_id"])
+            cid, kind = line["custom_id"], self.fail(line["custom_id"])
             entry: dict[str, Any] = {"id": f"batch_req_{i}", "custom_id": cid, "error": None}
             if kind == "400":
                 entry["response"] = {
@@ -124,7 +127,7 @@ class BatchStandIn:
     def _batch(self, bid: str, status: str) -> dict[str, Any]:
         b = self.batches[bid]
         n, done = len(b["lines"]), b["done"]
-        failed = sum(failure(x["custom_id"]) is not None for x in b["lines"][:done])
+        failed = sum(self.fail(x["custom_id"]) is not None for x in b["lines"][:done])
         out, err = b["out"] or (None, None)
         return {
             "id": bid,

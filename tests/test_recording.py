@@ -71,7 +71,7 @@ def test_interrupted_recording_leaves_the_cassette(tmp_path, url, committed, mod
     r = runner(tmp_path, url, mode)
     sent = []
 
-    def work(backend):
+    def work(backend, live):
         sent.append(backend.score("Text: a\nTopic:", ["Sports"]))  # a request went out
         raise KeyboardInterrupt
 

@@ -18,7 +18,7 @@ from ..errors import (
 from ..redact import redact
 from ._http import is_network_blocked, retry_after_seconds
 
-__all__ = ["call_json", "is_network_blocked", "make_client"]
+__all__ = ["call_json", "call_sdk", "is_network_blocked", "make_client"]
 
 
 def make_client(spec: str, *, base_url: str | None, api_key: str | None, timeout: float) -> Any:
@@ -138,15 +138,15 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def call_json(spec: str, client: Any, create: Callable[..., Any], payload: dict[str, Any]) -> Any:
-    """Send through the SDK's raw-response path and decode the JSON body ourselves, so a
-    torn or non-JSON body is a typed, retriable error rather than an SDK crash."""
+def call_sdk(spec: str, client: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, an SDK call, with its failures as typed errors. Something in
+    the transport stack that refuses the request (a replayed cassette without a matching
+    recording) passes through as is."""
     import openai
 
     base_url = str(client.base_url)
     try:
-        raw = create(**payload)
-        text = raw.http_response.text
+        return fn(*args, **kwargs)
     except openai.APIConnectionError as exc:
         cause = exc.__cause__
         if is_network_blocked(cause):
@@ -168,6 +168,12 @@ def call_json(spec: str, client: Any, create: Callable[..., Any], payload: dict[
             f"({type(exc).__name__}); retry",
             backend=spec,
         ) from None
+
+
+def call_json(spec: str, client: Any, create: Callable[..., Any], payload: dict[str, Any]) -> Any:
+    """Send through the SDK's raw-response path and decode the JSON body ourselves, so a
+    torn or non-JSON body is a typed, retriable error rather than an SDK crash."""
+    text = call_sdk(spec, client, lambda: create(**payload).http_response.text)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -27,7 +27,7 @@ from ..cache import ResponseCache, request_key
 from ..errors import BackendError, ConfigError
 from ..redact import redact
 from ..scoring import Job, RetryPolicy, ScoreRow, _rows, score_jobs
-from ._openai_client import _map_error
+from ._openai_client import call_sdk
 from .base import Backend
 
 __all__ = ["BatchState", "score_jobs_batch"]
@@ -76,24 +76,23 @@ class _Batcher:
     """One backend's batch traffic: upload, create, poll, download, ingest."""
 
     def __init__(
-        self, backend: Backend, cache: ResponseCache, poll_interval: float, progress: bool
+        self,
+        backend: Backend,
+        cache: ResponseCache,
+        poll_interval: float,
+        progress: bool,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         client = getattr(backend, "_client", None)
         if client is None:
             raise ConfigError(f"{backend.spec} has no batch API; drop --batch")
         self.backend, self.client, self.cache = backend, client, cache
-        self.poll_interval, self.progress = poll_interval, progress
+        self.poll_interval, self.progress, self.sleep = poll_interval, progress, sleep
         self.dir = cache.path.parent / "batches"
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        import openai
-
-        try:
-            return fn(*args, **kwargs)
-        except openai.OpenAIError as exc:
-            spec = self.backend.spec
-            raise _map_error(exc, spec, str(self.client.base_url), self.client.timeout) from None
+        return call_sdk(self.backend.spec, self.client, fn, *args, **kwargs)
 
     def saved(self) -> list[tuple[Path, BatchState]]:
         out = []
@@ -173,7 +172,7 @@ class _Batcher:
                 except BackendError as exc:
                     if not exc.retriable:
                         raise
-                    time.sleep(RetryPolicy().delay(0, exc.retry_after) + self.poll_interval)
+                    self.sleep(RetryPolicy().delay(0, exc.retry_after) + self.poll_interval)
                     continue
                 counts = getattr(batch, "request_counts", None)
                 if bar is not None and counts is not None:
@@ -181,7 +180,7 @@ class _Batcher:
                     bar.refresh()
                 if batch.status in TERMINAL:
                     return batch
-                time.sleep(self.poll_interval)
+                self.sleep(self.poll_interval)
         finally:
             if bar is not None:
                 bar.close()
@@ -209,17 +208,19 @@ def score_jobs_batch(
     poll_interval: float = 30.0,
     progress: bool = False,
     on_result: Callable[[int, list[ScoreRow]], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
     **_: Any,
 ) -> list[ScoreRow]:
     """Like :func:`~logprob_eval.scoring.score_jobs`, through the Batch API (see module doc).
 
     Rows come back in job order; a job whose line failed has ``status="error"`` rows with
-    the line's error. Extra keyword arguments of ``score_jobs`` (``concurrency``...) are
-    accepted and ignored: the provider schedules a batch.
+    the line's error. ``sleep`` waits between polls (cassette replay passes one that does
+    not wait). Extra keyword arguments of ``score_jobs`` (``concurrency``...) are accepted
+    and ignored: the provider schedules a batch.
     """
     if backend.cache is not cache:
         raise ConfigError("score_jobs_batch: pass the backend's own response cache as cache=")
-    batcher = _Batcher(backend, cache, poll_interval, progress)
+    batcher = _Batcher(backend, cache, poll_interval, progress, sleep)
     errors: dict[str, str] = {}
     for path, state in batcher.saved():  # a killed run's batches first
         errors.update(batcher.finish(path, state).errors)

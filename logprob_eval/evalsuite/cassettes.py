@@ -1,10 +1,13 @@
 """Cassettes: how recorded HTTP traffic is stored, matched and explained.
 
-* Format: JSON, bodies stored *decoded* (a JSON body is kept as a JSON value under
-  ``"json"``, anything else as text under ``"string"``), lists of numbers and strings on
-  one line: readable in review and compact.
+* Format: JSON, bodies stored *decoded* (a JSON body as a JSON value under ``"json"``, a
+  multipart upload part by part, JSON Lines line by line, anything else as text; see
+  :mod:`.bodies`), lists of numbers and strings on one line: readable in review and
+  compact.
 * Matching: method, path (host and port are ignored: the local server's port changes
-  every run) and the canonical JSON body (keys sorted). Each body is canonicalised once,
+  every run) and the canonical body (JSON keys sorted; a multipart upload by its decoded
+  parts, never its random boundary). Identical requests (a batch's repeated status polls)
+  are played back once each, in recorded order. Each body is canonicalised once,
   and recorded interactions are indexed by that key: a lookup runs vcrpy's matchers only on
   the interactions with the same key instead of on every interaction of the cassette
   (vcrpy alone costs O(n) matcher calls per request, O(n^2) for a replayed cassette).
@@ -30,6 +33,7 @@ from urllib.parse import urlsplit
 
 from ..errors import LogprobEvalError
 from ..redact import KEY_PATTERN, SECRET_HEADERS
+from .bodies import BOUNDARY, canonical, decode_body, encode_body, structured
 
 __all__ = [
     "SERIALIZER",
@@ -80,24 +84,6 @@ def _damage(exc: Exception) -> str:
 # -- serializer ---------------------------------------------------------------------------
 
 
-def _decode_body(raw: Any) -> dict[str, Any]:
-    if raw is None:
-        return {"string": ""}
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-    try:
-        return {"json": json.loads(text)}
-    except (json.JSONDecodeError, ValueError):
-        return {"string": text}
-
-
-def _encode_body(stored: Any) -> str:
-    if isinstance(stored, dict) and "json" in stored:
-        return json.dumps(stored["json"], ensure_ascii=False, separators=(",", ":"))
-    if isinstance(stored, dict):
-        return str(stored.get("string", ""))
-    return "" if stored is None else str(stored)
-
-
 def _dump(obj: Any, indent: int = 0) -> str:
     """JSON with objects broken over lines and lists of scalars kept on one line."""
     pad = " " * indent
@@ -123,9 +109,14 @@ class JsonSerializer:
         out = {"version": cassette.get("version", 1), "interactions": []}
         for it in cassette.get("interactions", []):
             req, resp = dict(it["request"]), dict(it["response"])
-            req["body"] = _decode_body(req.get("body"))
+            req["body"] = decode_body(req.get("body"))
+            if "multipart" in req["body"]:  # stored re-encoded with a fixed boundary
+                req["headers"] = {
+                    **req.get("headers", {}),
+                    "content-type": [f"multipart/form-data; boundary={BOUNDARY}"],
+                }
             body = resp.get("body") or {}
-            resp["body"] = _decode_body(body.get("string") if isinstance(body, dict) else body)
+            resp["body"] = decode_body(body.get("string") if isinstance(body, dict) else body)
             out["interactions"].append({"request": req, "response": resp})
         text = _dump(out) + "\n"
         leaked = KEY_PATTERN.search(text)
@@ -140,8 +131,8 @@ class JsonSerializer:
     def deserialize(text: str) -> dict[str, Any]:
         data = json.loads(text)
         for it in data.get("interactions", []):
-            it["request"]["body"] = _encode_body(it["request"].get("body"))
-            it["response"]["body"] = {"string": _encode_body(it["response"].get("body"))}
+            it["request"]["body"] = encode_body(it["request"].get("body"))
+            it["response"]["body"] = {"string": encode_body(it["response"].get("body"))}
         return data
 
 
@@ -196,14 +187,7 @@ def body_key(request: Any) -> str:
     cached = getattr(request, "_logprob_eval_body", None)
     if cached is not None:
         return str(cached)
-    raw = request.body
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw or "")
-    try:
-        key = json.dumps(
-            json.loads(text), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
-    except (json.JSONDecodeError, ValueError):
-        key = text
+    key = canonical(request.body)
     with contextlib.suppress(AttributeError):  # vcrpy requests accept attributes
         request._logprob_eval_body = key
     return key
@@ -216,7 +200,7 @@ def match_path(r1: Any, r2: Any) -> None:
 
 def match_canonical_body(r1: Any, r2: Any) -> None:
     if body_key(r1) != body_key(r2):
-        raise AssertionError("JSON bodies differ")
+        raise AssertionError("bodies differ")
 
 
 def _scrub_request(request: Any) -> Any:
@@ -262,12 +246,29 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         for k, v in obj.items():
             out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
-    if isinstance(obj, list) and obj and all(isinstance(v, str) for v in obj):
-        return {f"{prefix}[{i}]": v for i, v in enumerate(obj)}
+    if isinstance(obj, list) and obj and all(isinstance(v, str | dict) for v in obj):
+        out = {}
+        for i, v in enumerate(obj):  # strings and objects by index (prompts, messages, lines)
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
     return {prefix: obj}
 
 
-def explain_miss(cassette_path: str | Path, request_body: str | bytes | None) -> str:
+def _recorded(stored: Any) -> Any:
+    if isinstance(stored, dict):
+        for kind in ("json", "multipart"):
+            if kind in stored:
+                return stored[kind]
+    return None
+
+
+def explain_miss(
+    cassette_path: str | Path,
+    request_body: str | bytes | None,
+    *,
+    method: str = "",
+    uri: str = "",
+) -> str:
     """What differs between an unmatched request and the closest recorded one."""
     path = Path(cassette_path)
     if not path.is_file():
@@ -276,15 +277,13 @@ def explain_miss(cassette_path: str | Path, request_body: str | bytes | None) ->
         recorded = json.loads(path.read_text(encoding="utf-8"))["interactions"]
     except (OSError, ValueError, KeyError):
         return f"the cassette {path} cannot be read"
-    text = request_body.decode() if isinstance(request_body, bytes) else str(request_body or "")
-    try:
-        new = _flatten(json.loads(text))
-    except ValueError:
-        return "the request body is not JSON"
+    value = structured(request_body)
+    if value is None:
+        return _explain_bodiless(recorded, method, uri)
+    new = _flatten(value)
     best: tuple[int, list[str]] | None = None
     for it in recorded:
-        body = it["request"].get("body", {})
-        old = _flatten(body.get("json")) if isinstance(body, dict) and "json" in body else {}
+        old = _flatten(_recorded(it["request"].get("body")) or {})
         diffs = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
         if best is None or len(diffs) < len(best[1]):
             best = (len(diffs), diffs)
@@ -305,6 +304,24 @@ def explain_miss(cassette_path: str | Path, request_body: str | bytes | None) ->
             lines.append(f"{key}: recorded {a!r}, now {b!r}")
     more = f" (+{len(best[1]) - 3} more fields)" if len(best[1]) > 3 else ""
     return "closest recorded request differs in " + "; ".join(lines) + more
+
+
+def _explain_bodiless(recorded: list[Any], method: str, uri: str) -> str:
+    """A request without a JSON body (a GET) that has no recording left to play."""
+    if not method:
+        return "the request body is not JSON"
+    where = urlsplit(uri).path
+    same = sum(
+        it["request"].get("method") == method
+        and urlsplit(it["request"].get("uri", "")).path == where
+        for it in recorded
+    )
+    if same:
+        return (
+            f"{method} {where} is recorded {same} time(s), all played already: this run "
+            "sent it more often than the recording did"
+        )
+    return f"{method} {where} was never recorded"
 
 
 # -- indexed lookups ------------------------------------------------------------------------

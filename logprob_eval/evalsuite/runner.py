@@ -13,6 +13,9 @@ Record modes (pytest-recording's ``--record-mode``):
 * ``rewrite`` / ``all``: every selected case is recorded anew; ``new_episodes`` replays
   what is recorded and adds what is not.
 
+A model with ``batch = true`` scores its cases through OpenAI's Batch API: the cassette
+holds the batch's own traffic (upload, create, polls, downloads), see :mod:`.batching`.
+
 **A committed cassette is only ever replaced, never removed.** A recording goes to a
 temporary file beside it and replaces it (one atomic rename) only when every request of
 the case succeeded. On any failure (a dead server, a missing ``[local]`` extra, an error
@@ -37,6 +40,7 @@ from ..errors import BackendError, LogprobEvalError
 from ..experiments.stability import content_free_examples
 from ..records import LabelScore
 from ..scoring import RetryPolicy, ScoreRow, make_jobs, score_jobs
+from .batching import score_batched
 from .cassettes import (
     CassetteCorruptError,
     CassetteMissError,
@@ -81,7 +85,12 @@ _KEY_ENV = {
 }
 """Providers that need a key; replay passes a placeholder when none is set."""
 
+_BATCH_KEYS = ("batch", "batch_poll_interval", "batch_cache_dir")
+"""Suite keys of a model entry that choose batch scoring (not backend options)."""
+
 _T = TypeVar("_T")
+Work = Callable[[Backend, bool], _T]
+"""What a case does with its backend; the flag is True when recording, False in replay."""
 
 
 def record_command(case: Case, mode: str = "once") -> str:
@@ -153,7 +162,7 @@ class SuiteRunner:
             opts["base_url"] = self._local_url(case) if live else REPLAY_PLACEHOLDER_URL
         elif not live and provider in _KEY_ENV and not any(map(os.environ.get, _KEY_ENV[provider])):
             opts["api_key"] = REPLAY_PLACEHOLDER_KEY
-        for key in ("server_options", "templates", "label_sets"):
+        for key in ("server_options", "templates", "label_sets", *_BATCH_KEYS):
             opts.pop(key, None)
         return get_backend(case.model.spec, **opts)
 
@@ -185,8 +194,8 @@ class SuiteRunner:
     def _shown(self, path: Path) -> Path:
         return path.relative_to(self.root) if path.is_relative_to(self.root) else path
 
-    def _run(self, case: Case, name: str, method: str, work: Callable[[Backend], _T]) -> _T:
-        """``work(backend)`` inside cassette ``name`` under the record mode (module doc)."""
+    def _run(self, case: Case, name: str, method: str, work: Work[_T]) -> _T:
+        """``work(backend, live)`` inside cassette ``name`` under the record mode (module doc)."""
         from vcr.errors import CannotOverwriteExistingCassetteException
 
         path = self.cassette_path(name)
@@ -203,11 +212,17 @@ class SuiteRunner:
                 return self._replay(case, path, method, work)
             except CannotOverwriteExistingCassetteException as exc:
                 if mode == "none":
-                    body = getattr(exc.failed_request, "body", None)
+                    req = exc.failed_request
+                    why = explain_miss(
+                        path,
+                        getattr(req, "body", None),
+                        method=getattr(req, "method", ""),
+                        uri=getattr(req, "uri", ""),
+                    )
                     raise CassetteMissError(
                         f"case {case.id}: a request has no recording in {path.name} (the "
                         "prompt, model, label set or a parameter changed since it was "
-                        f"recorded): {explain_miss(path, body)}. Re-record it with "
+                        f"recorded): {why}. Re-record it with "
                         f"`{record_command(case)}`"
                     ) from None
             except CassetteCorruptError as exc:
@@ -222,15 +237,15 @@ class SuiteRunner:
             # "once": stale or corrupt, so record it anew below
         return self._record(case, path, method, work)
 
-    def _replay(self, case: Case, path: Path, method: str, work: Callable[[Backend], _T]) -> _T:
+    def _replay(self, case: Case, path: Path, method: str, work: Work[_T]) -> _T:
         backend = self._backend(case, method, live=False)
         try:
             with use_cassette(make_vcr(self.cassette_dir, "none"), path.name):
-                return work(backend)
+                return work(backend, False)
         finally:
             backend.close()
 
-    def _record(self, case: Case, path: Path, method: str, work: Callable[[Backend], _T]) -> _T:
+    def _record(self, case: Case, path: Path, method: str, work: Work[_T]) -> _T:
         """Record into a temporary file; replace ``path`` only if everything succeeded. A
         case whose recording failed is not tried again by the case's other tests."""
         failed = self._failed.get(path.name)
@@ -242,9 +257,7 @@ class SuiteRunner:
             self._failed[path.name] = exc
             raise
 
-    def _record_once(
-        self, case: Case, path: Path, method: str, work: Callable[[Backend], _T]
-    ) -> _T:
+    def _record_once(self, case: Case, path: Path, method: str, work: Work[_T]) -> _T:
         kept = (
             f"; the committed cassette {self._shown(path)} is unchanged" if path.is_file() else ""
         )
@@ -261,7 +274,7 @@ class SuiteRunner:
                 raise RecordingFailedError(f"case {case.id}: cannot record: {exc}{kept}") from None
             try:
                 with use_cassette(make_vcr(self.cassette_dir, mode), tmp.name):
-                    result = work(backend)
+                    result = work(backend, True)
             except RecordingFailedError:
                 raise
             except LogprobEvalError as exc:
@@ -298,7 +311,17 @@ class SuiteRunner:
         jobs = make_jobs(examples, [case.template], [case.label_set])
         retry = RetryPolicy(attempts=1 if self.record_mode == "none" else 6)
 
-        def work(backend: Backend) -> list[ScoreRow]:
+        def work(backend: Backend, live: bool) -> list[ScoreRow]:
+            opts = case.model.options
+            if opts.get("batch"):
+                cache_dir = opts.get("batch_cache_dir")
+                return score_batched(
+                    backend,
+                    jobs,
+                    live=live,
+                    poll_interval=float(opts.get("batch_poll_interval", 30.0)),
+                    cache_dir=self.root / cache_dir if cache_dir else None,
+                )
             return score_jobs(backend, jobs, concurrency=1, retry=retry)
 
         # the backend (and, when recording, the local server) starts outside the cassette:
@@ -321,7 +344,7 @@ class SuiteRunner:
         """Exact log P(continuation | prompt) for (prompt, continuations) pairs, through
         cassette ``name`` (the method-agreement check's own recording)."""
 
-        def work(backend: Backend) -> list[list[LabelScore]]:
+        def work(backend: Backend, live: bool) -> list[list[LabelScore]]:
             tf = getattr(backend, "teacher_forced", None)
             if tf is None:
                 raise BackendError(f"{backend.spec} has no teacher-forced scoring")

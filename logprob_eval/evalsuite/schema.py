@@ -28,7 +28,16 @@ Tau = Annotated[float, Field(ge=-1.0, le=1.0)]
 Names = list[str] | Literal["all"]
 
 #: keys of a ``[[models]]`` entry that the suite reads itself (the rest go to the backend)
-SUITE_MODEL_KEYS = ("spec", "methods", "templates", "label_sets", "first_answer_only")
+SUITE_MODEL_KEYS = (
+    "spec",
+    "methods",
+    "templates",
+    "label_sets",
+    "first_answer_only",
+    "batch",
+    "batch_poll_interval",
+    "batch_cache_dir",
+)
 
 
 class _Table(BaseModel):
@@ -52,6 +61,10 @@ class ModelTable(BaseModel):
     templates: Names | None = None
     label_sets: Names | None = None
     first_answer_only: bool = False
+    # record through the provider's Batch API (openai: / openai-responses:); see runner
+    batch: bool = False
+    batch_poll_interval: Annotated[float, Field(gt=0.0)] = 30.0
+    batch_cache_dir: str | None = None
 
 
 class SubGrid(_Table):
@@ -201,15 +214,19 @@ def _messages(exc: ValidationError) -> list[str]:
     return out
 
 
-def backend_options(provider: str) -> list[str]:
-    """The keyword options the backend of ``provider`` accepts (its constructor's, up the
-    class hierarchy while a constructor forwards ``**kwargs``)."""
+def _backend_class(provider: str) -> Any:
     import importlib
 
     from ..backends import PROVIDERS
 
     module, name = PROVIDERS[provider]
-    cls = getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(module), name)
+
+
+def backend_options(provider: str) -> list[str]:
+    """The keyword options the backend of ``provider`` accepts (its constructor's, up the
+    class hierarchy while a constructor forwards ``**kwargs``)."""
+    cls = _backend_class(provider)
     names: list[str] = []
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -241,12 +258,38 @@ def _model_option_messages(models: list[ModelTable]) -> list[str]:
         api = (m.model_extra or {}).get("api")
         if api is not None and api not in OPENAI_APIS:
             out.append(f"models[{i}].api = {api!r}: choose one of {', '.join(OPENAI_APIS)}")
+        out += _batch_messages(i, m, provider)
         for key in m.model_extra or {}:
             if key not in valid:
                 out.append(
                     f"models[{i}].{key}: unknown option for {provider}; {_did_you_mean(key, valid)}"
                 )
     return out
+
+
+def _has_batch_api(provider: str) -> bool:
+    """True when the provider's backend plans batch requests (``Backend.batch_request``)."""
+    from ..backends import Backend
+
+    return bool(_backend_class(provider).batch_request is not Backend.batch_request)
+
+
+def _batch_messages(i: int, m: ModelTable, provider: str) -> list[str]:
+    """``batch = true`` only where a batch API exists; its settings only with it."""
+    if not m.batch:
+        unused = [k for k in ("batch_poll_interval", "batch_cache_dir") if k in m.model_fields_set]
+        return [
+            f"models[{i}].{k}: applies only with batch = true; add it or remove {k}" for k in unused
+        ]
+    if _has_batch_api(provider):
+        return []
+    from ..backends import PROVIDERS
+
+    with_batch = ", ".join(f"{p}:" for p in PROVIDERS if _has_batch_api(p))
+    return [
+        f"models[{i}].batch = true: {provider} has no batch API; remove it (batch recording "
+        f"exists for {with_batch} models)"
+    ]
 
 
 def validate_suite_config(data: Mapping[str, Any], where: str) -> SuiteConfig:
