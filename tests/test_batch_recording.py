@@ -354,3 +354,44 @@ def test_record_replay_stale_and_failed_batch_through_pytest(
     failed.stdout.fnmatch_lines(["*recording failed*batch line failed: HTTP 400*is unchanged*"])
     assert standin.calls["create"] == 2
     assert cassette.read_bytes() == raw
+
+
+def test_a_server_gone_mid_poll_fails_the_recording_instead_of_polling_forever(
+    tmp_path, monkeypatch
+):
+    import threading
+    import types
+
+    from pytest_httpserver import HTTPServer
+
+    from logprob_eval.evalsuite import batching
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    standin = BatchStandIn(step=1, fail=lambda cid: None)
+
+    def handle(request):
+        response = standin.handle(request)
+        if standin.calls["poll"] == 2:  # the batch exists and runs; then the server goes
+            threading.Thread(target=server.stop).start()
+        return response
+
+    server.expect_request(re.compile(".*")).respond_with_handler(handle)
+    server.start()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        assert len(waits) < 200, "still polling a server that is gone"
+
+    monkeypatch.setattr(batching, "time", types.SimpleNamespace(sleep=sleep))
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    try:
+        r = make_runner(tmp_path, server.url_for("/v1"), "rewrite")
+        with pytest.raises(RecordingFailedError, match=r"recording failed: .*no server at") as exc:
+            r.scores(r.config.cases()[0])
+    finally:
+        if server.is_running():
+            server.stop()
+    assert standin.calls["create"] == 1 and 2 <= len(waits) < 200
+    assert KEY not in str(exc.value)
+    assert not (tmp_path / "cassettes").exists() or not any((tmp_path / "cassettes").iterdir())

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import ResponseCache, request_key
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError, ConfigError, ServerUnreachableError
 from ..redact import redact
 from ..scoring import Job, RetryPolicy, ScoreRow, _rows, score_jobs
 from ._openai_client import call_sdk
@@ -165,15 +165,22 @@ class _Batcher:
             from tqdm import tqdm
 
             bar = tqdm(total=len(state.keys), desc=f"batch {state.batch_id}", unit="req")
+        policy, unreachable = RetryPolicy(), 0.0
         try:
             while True:
                 try:
                     batch = self._call(self.client.batches.retrieve, state.batch_id)
                 except BackendError as exc:
-                    if not exc.retriable:
+                    # transient errors are waited out; a server that is gone stops the run
+                    # after the connect budget (the saved batch id resumes it later)
+                    pause = policy.delay(0, exc.retry_after)
+                    if isinstance(exc, ServerUnreachableError):
+                        unreachable += pause
+                    if not exc.retriable or unreachable > policy.connect_budget:
                         raise
-                    self.sleep(RetryPolicy().delay(0, exc.retry_after) + self.poll_interval)
+                    self.sleep(pause + self.poll_interval)
                     continue
+                unreachable = 0.0
                 counts = getattr(batch, "request_counts", None)
                 if bar is not None and counts is not None:
                     bar.n = int(counts.completed or 0) + int(counts.failed or 0)
