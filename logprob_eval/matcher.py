@@ -1,24 +1,39 @@
 """Token-path label matching over generated positions (the generation method).
 
-For each label and each place the label may start (position 0, or after a separator such
-as ``,`` ``;`` ``and`` or a newline when ``multi_label`` is on) the matcher walks the
-*sampled* path while each sampled token is a prefix of what remains of the label:
+The rule, step by step (one helper below per step):
 
-* at every position on that walk, an alternative that *completes* the label is an exact
-  contribution (its path is conditioned only on tokens that spell the label);
-* an alternative that is only a *prefix* of the rest is an upper-bound contribution: later
-  positions are conditioned on the sampled token, not on it, so they cannot be used;
-* at the first position where the sampled token leaves the label, only that position's
-  alternatives are used and the walk stops; if none of them matches, the label's next token
-  is unlisted and bounded by the smallest listed log-prob there;
-* if the answer ends while the label is still incomplete, the path so far bounds it.
+1. **Read** the positions (:func:`~logprob_eval.parsing.parse_positions` validates them;
+   provider sentinels become ``-inf``). Tokens are compared as *bytes*: the ``bytes`` a
+   server lists, else the token's text (:mod:`logprob_eval.token_bytes`), so tokens that
+   split a UTF-8 character still spell a label when joined.
+2. **Normalise** each token: as the first token of a label, leading whitespace (and case
+   or leading quotes when asked) is dropped; inside a label, only case.
+3. **Find the starts**: position 0 and, with ``multi_label``, every position after
+   generated text that ends with a separator (``,`` ``;`` ``and`` a newline ...; see
+   :data:`SEPARATOR_PATTERN`). A start right after a blank start token is covered by
+   walking through that token.
+4. **Walk** the *sampled* path from a start while each sampled token is a prefix of what
+   remains of the label:
 
-Contributions are disjoint events (different tokens at the same position, or different
-depths of the same path) and add: log-sum-exp. Surface variants at the start (leading
-whitespace, and case or leading quotes when asked) are such distinct tokens. A score is
-``exact`` only if every contribution is; among starts the highest score wins (exact before
-bound on a tie). A label with no match at any start gets an ``upper_bound`` equal to the
-smallest log-prob listed at the first position; with no positions at all it is ``missing``.
+   * an alternative that *completes* the label is an exact contribution (its path is
+     conditioned only on tokens that spell the label);
+   * an alternative that is only a *prefix* is an upper-bound contribution: later
+     positions are conditioned on the sampled token, not on it;
+   * at the first position where the sampled token leaves the label, only that
+     position's alternatives are used and the walk stops; if none of them matches, the
+     label's next token is unlisted and bounded by :meth:`Position.unlisted_bound`;
+   * if the answer ends while the label is still incomplete, the path so far bounds it.
+5. **Combine** a start's contributions: they are disjoint events (different tokens at the
+   same position, or different depths of one path) and add (log-sum-exp). The score is
+   ``exact`` only if every contribution is; ``lower`` is the log-sum-exp of the exact
+   ones alone.
+6. **Choose** the start with the highest score (exact before bound on a tie).
+7. **Bound an unmatched label** by the unlisted bound of the first start position; with no
+   positions at all it is ``missing`` (``-inf``).
+
+The unlisted bound (:mod:`logprob_eval.records`): the smaller of the smallest probability
+in the top-k list (a sampled token listed below it is no bound) and the mass the listed
+tokens leave over.
 """
 
 from __future__ import annotations
@@ -27,13 +42,13 @@ import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import accumulate, chain, compress
-from operator import itemgetter, methodcaller
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .parsing import parse_positions
-from .records import _SAME_TOKEN_TOL, LabelScore, PathStep, Position, Status, logsumexp
+from .records import LabelScore, PathStep, Position, Status, logsumexp
+from .token_bytes import token_bytes
 
 __all__ = ["SEPARATOR_PATTERN", "match_label", "match_labels"]
 
@@ -43,434 +58,305 @@ SEPARATOR_PATTERN = re.compile(
 """Generated text ending like this lets a further label start at the next position."""
 
 _QUOTES = "\"'`“”‘’«»"
+_ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace())  # what str.lstrip() drops
 _TAIL = 16  # characters of generated text kept to test SEPARATOR_PATTERN
-_SEPARATOR_CHARS = frozenset(",;:/|[](){}\"'`*•-.\n\t")  # the pattern's character class
+_SENTINEL_NOTE = "a log-prob here was a provider sentinel (-9999 or lower): read as no mass"
+_TRUNCATED_NOTE = (
+    "position {i} lists a truncated distribution (probabilities summing above 1, or one "
+    "entry at 0.0): the server sampled with top_p < 1; send top_p=1 for usable log-probs"
+)
 
 
-_NUM: frozenset[Any] = frozenset({float, int})
-_DICT: frozenset[Any] = frozenset({dict})
-_SEQ: frozenset[Any] = frozenset({list, tuple})
-_TOKEN = itemgetter("token")
-_TOPS = methodcaller("get", "top_logprobs")
-_LOGPROB = itemgetter("logprob")
-_TRAILING = re.compile(r"[\W_]+\Z")  # trailing non-alphanumerics (str.isalnum's complement)
-_MEMO_SIZE = 1 << 14  # token texts remembered per label table (then it starts afresh)
+class _Options(NamedTuple):
+    """How tokens are normalised before they are compared with a label (step 2)."""
 
-_Raw = tuple[list[str], list[float], list[str], list[float], list[int]]
-"""Sampled tokens and log-probs per position; every listed token and log-prob, flat, with
-the end offset of each position's list."""
+    casefold: bool
+    strip_whitespace: bool
+    strip_quotes: bool
 
-
-class _Slow(Exception):
-    """The fast reader met something it does not handle: use the validating parser."""
-
-
-def _read_fast(positions: Any) -> _Raw:
-    """Dict positions read and type-checked with a few C-level passes over all entries.
-
-    Only what the matcher uses is checked (``bytes`` is not): tokens must be strings and
-    log-probs numbers <= 0. Anything else goes to the parser, which names the field.
-    """
-    if positions.__class__ not in (list, tuple) or not set(map(type, positions)) <= _DICT:
-        raise _Slow
-    sampled = list(map(_TOKEN, positions))
-    tops = list(map(_TOPS, positions))
-    if None in tops:
-        tops = [() if top is None else top for top in tops]
-    if not set(map(type, tops)) <= _SEQ:
-        raise _Slow
-    flat = list(chain.from_iterable(tops))
-    toks = list(map(_TOKEN, flat))
-    lps = list(map(_LOGPROB, chain(positions, flat)))  # the sampled ones first
-    "".join(sampled)  # TypeError unless every token is a string
-    "".join(toks)
-    if lps:
-        kinds = set(map(type, lps))
-        if not (kinds <= _NUM and max(lps) <= 0.0 and (total := sum(lps)) == total):
-            raise _Slow  # a bool, a positive number or NaN: let the parser name it
-        if float not in kinds or len(kinds) > 1:
-            lps = list(map(float, lps))
-    n = len(sampled)
-    return sampled, lps[:n], toks, lps[n:], list(accumulate(map(len, tops)))
-
-
-def _read(positions: Any) -> _Raw:
-    try:
-        return _read_fast(positions)
-    except (_Slow, KeyError, TypeError, AttributeError):
-        parsed = parse_positions(positions)  # raises the precise, field-naming error
-        return (
-            [p.token for p in parsed],
-            [p.logprob for p in parsed],
-            [a.token for p in parsed for a in p.top_logprobs],
-            [a.logprob for p in parsed for a in p.top_logprobs],
-            list(accumulate(len(p.top_logprobs) for p in parsed)),
-        )
-
-
-class _Table:
-    """The labels and normalisation options of a call, indexed for the start positions.
-
-    ``lookup(tok)`` gives, for a raw start token, the labels its normalised text begins or
-    completes: ((label number, completes?), ...). Every non-empty prefix of a label's text
-    is indexed; ``cores`` (the text without trailing non-alphanumerics) finds tokens that
-    complete a label and add punctuation (``"Sports,"``). Answers are memoised per token:
-    one table (cached) serves every response scored with the same labels and options.
-    """
-
-    __slots__ = ("casefold", "cores", "index", "memo", "pairs", "strip_quotes", "strip_whitespace")
-
-    def __init__(
-        self,
-        pairs: list[tuple[str, str]],
-        casefold: bool,
-        strip_whitespace: bool,
-        strip_quotes: bool,
-    ) -> None:
-        self.pairs = pairs
-        self.casefold = casefold
-        self.strip_whitespace = strip_whitespace
-        self.strip_quotes = strip_quotes
-        self.index: dict[str, list[tuple[int, bool]]] = {}
-        self.cores: dict[str, list[int]] = {}
-        for n, (_, target) in enumerate(pairs):
-            for k in range(1, len(target) + 1):
-                self.index.setdefault(target[:k], []).append((n, k == len(target)))
-            self.cores.setdefault(_TRAILING.sub("", target), []).append(n)
-        self.memo: dict[str, tuple[tuple[int, bool], ...]] = {}
-
-    def first_norm(self, tok: str) -> str:
-        """A token as the first of a label: case, then leading whitespace and quotes."""
-        if self.casefold:
-            tok = tok.casefold()
-        if self.strip_whitespace:
-            tok = tok.lstrip()
-        if self.strip_quotes:
-            tok = tok.lstrip(_QUOTES)
-            if self.strip_whitespace:
-                tok = tok.lstrip()
-        return tok
-
-    def inner_norm(self, tok: str) -> str:
+    def inner(self, raw: bytes) -> bytes:
         """A token inside a label: case only."""
-        return tok.casefold() if self.casefold else tok
+        if not self.casefold:
+            return raw
+        return raw.decode("utf-8", "surrogateescape").casefold().encode("utf-8", "surrogateescape")
 
-    def lookup(self, tok: str) -> tuple[tuple[int, bool], ...]:
-        nt = self.first_norm(tok)
-        hit = list(self.index.get(nt, ()))
-        if nt and not nt[-1].isalnum():
-            for n in self.cores.get(_TRAILING.sub("", nt), ()):
-                target = self.pairs[n][1]
-                if len(target) < len(nt) and nt.startswith(target):
-                    hit.append((n, True))
-        if len(self.memo) >= _MEMO_SIZE:
-            self.memo.clear()
-        self.memo[tok] = got = tuple(hit)
-        return got
+    def first(self, raw: bytes) -> bytes:
+        """A token as the first of a label: case, then leading whitespace and quotes."""
+        if raw.isascii() and not self.casefold and not self.strip_quotes:
+            return raw.lstrip(_ASCII_SPACE) if self.strip_whitespace else raw  # the same, faster
+        text = raw.decode("utf-8", "surrogateescape")
+        if self.casefold:
+            text = text.casefold()
+        if self.strip_whitespace:
+            text = text.lstrip()
+        if self.strip_quotes:
+            text = text.lstrip(_QUOTES)
+            if self.strip_whitespace:
+                text = text.lstrip()
+        return text.encode("utf-8", "surrogateescape")
 
-    def hits(self, toks: list[str]) -> dict[int, list[tuple[int, bool]]]:
-        """Label number -> [(alternative number, completes?)] at one start position."""
-        memo: list[Any] = list(map(self.memo.get, toks))
-        found: list[tuple[tuple[int, bool], ...]] = memo
-        if None in memo:
-            found = [self.lookup(t) if f is None else f for t, f in zip(toks, memo, strict=True)]
-        out: dict[int, list[tuple[int, bool]]] = {}
-        for j in compress(range(len(found)), found):  # tokens that begin or complete a label
-            for n, complete in found[j]:
-                got = out.get(n)
-                if got is None:
-                    out[n] = [(j, complete)]
-                else:
-                    got.append((j, complete))
-        return out
+    def target(self, label: str) -> bytes:
+        """The bytes a label must be spelled with."""
+        text = label.strip()
+        return (text.casefold() if self.casefold else text).encode("utf-8")
 
 
-class _Prepared:
-    """Positions read once and indexed lazily, shared by every label.
+@functools.lru_cache(maxsize=1 << 16)
+def _normalised(
+    options: _Options, token: str, given: tuple[int, ...] | None
+) -> tuple[bytes, bytes]:
+    """Step 2 for one token: its bytes as a label's first token and inside a label
+    (kept: the same tokens recur in every response)."""
+    raw = token_bytes(token, given)
+    return options.first(raw), options.inner(raw)
 
-    ``starts`` lists (position, its sampled token is blank) for every place a label may
-    begin. For a position ``i`` used by some walk, ``alts(i)`` is (tokens, logprobs) of the
-    sampled token followed by the listed alternatives that are not it (see
-    :attr:`Position.alternatives`); ``norms(i, first)`` their normalised texts.
+
+@dataclass(slots=True)  # not frozen: made for every listed token, and never changed
+class _Token:
+    """One token listed at a position: as written, normalised both ways, its log-prob."""
+
+    raw: str
+    first: bytes
+    inner: bytes
+    logprob: float
+    sampled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Contribution:
+    logprob: float
+    exact: bool
+    path: tuple[PathStep, ...]
+
+
+class _Response:
+    """The positions of one response, with each position's tokens normalised on first use.
+
+    ``candidates(i, first, remaining)`` are the tokens at ``i`` whose normalised text
+    begins with the same byte as ``remaining``: the only ones that can complete or begin
+    it (an index per position, so a label is not compared with every listed token).
     """
 
-    def __init__(self, raw: _Raw, table: _Table, multi_label: bool) -> None:
-        self.sampled, self.sampled_lps, self.listed, self.listed_lps, self.ends = raw
-        self.n = len(self.sampled)
-        self.table = table
-        self._alts: dict[int, tuple[list[str], list[float]]] = {}
-        self._norms: dict[tuple[int, bool], list[str]] = {}
-        self.starts: list[tuple[int, bool]] = []
-        tail = ""
-        prev_blank_start = False
-        for i, tok in enumerate(self.sampled):
-            is_start = i == 0 or (multi_label and _ends_with_separator(tail))
-            # a start right after a blank (whitespace- or quote-only) start token is
-            # covered by walking through that token from the earlier start
-            if is_start and not prev_blank_start:
-                prev_blank_start = table.first_norm(tok) == ""
-                self.starts.append((i, prev_blank_start))
-            else:
-                prev_blank_start = False
-            tail = (tail + tok)[-_TAIL:]
+    def __init__(self, positions: list[Position], options: _Options) -> None:
+        self.positions = positions
+        self.options = options
+        self._tokens: dict[int, tuple[_Token, ...]] = {}
+        self._by_first_byte: dict[tuple[int, bool], dict[int, list[_Token]]] = {}
+        self._bounds: dict[int, float] = {}
+        self._truncated: dict[int, bool] = {}
 
-    def alts(self, i: int) -> tuple[list[str], list[float]]:
-        got = self._alts.get(i)
-        if got is not None:
-            return got
-        tok, lp = self.sampled[i], self.sampled_lps[i]
-        a, b = self.ends[i - 1] if i else 0, self.ends[i]
-        listed, lps = self.listed[a:b], self.listed_lps[a:b]
-        if len(set(listed)) == len(listed):  # distinct texts: only the sampled one can repeat
-            k = listed.index(tok) if tok in listed else -1
-            if k >= 0 and abs(lps[k] - lp) <= _SAME_TOKEN_TOL:
-                del listed[k], lps[k]
-            got = [tok, *listed], [lp, *lps]
-        else:
-            toks, vals = [tok], [lp]
-            seen = {(tok, lp)}
-            for t, v in zip(listed, lps, strict=True):
-                if (t, v) in seen or (t == tok and abs(v - lp) <= _SAME_TOKEN_TOL):
-                    continue
-                seen.add((t, v))
-                toks.append(t)
-                vals.append(v)
-            got = toks, vals
-        self._alts[i] = got
-        return got
+    def __len__(self) -> int:
+        return len(self.positions)
 
-    def norms(self, i: int, first: bool) -> list[str]:
-        """The normalised texts of ``alts(i)``, as a label start (``first``) or inside one."""
-        key = (i, first)
-        got = self._norms.get(key)
+    def tokens(self, i: int) -> tuple[_Token, ...]:
+        """The sampled token first, then the listed alternatives that are not it."""
+        got = self._tokens.get(i)
         if got is None:
-            norm = self.table.first_norm if first else self.table.inner_norm
-            got = self._norms[key] = list(map(norm, self.alts(i)[0]))
+            opts, made = self.options, []
+            for alt in self.positions[i].alternatives:
+                first, inner = _normalised(opts, alt.token, alt.bytes)
+                made.append(_Token(alt.token, first, inner, alt.logprob, not made))
+            got = self._tokens[i] = tuple(made)
         return got
 
+    def candidates(self, i: int, first: bool, remaining: bytes) -> list[_Token]:
+        index = self._by_first_byte.get((i, first))
+        if index is None:
+            index = self._by_first_byte[(i, first)] = {}
+            for tok in self.tokens(i):
+                text = tok.first if first else tok.inner
+                if text:
+                    index.setdefault(text[0], []).append(tok)
+        return index.get(remaining[0], [])
 
-_Step = tuple[int, str, float, bool]
-_Part = tuple[float, bool, tuple[_Step, ...]]
-_Best = tuple[float, bool, int, bool, list[tuple[int, bool]]]
+    def may_begin(self, i: int, target: bytes) -> bool:
+        """Whether a walk for ``target`` from ``i`` can find anything: a listed token
+        begins with its first byte, or the sampled token is blank (walked through)."""
+        return bool(self.candidates(i, True, target)) or self.tokens(i)[0].first == b""
+
+    def truncated(self, i: int) -> bool:
+        if i not in self._truncated:
+            self._truncated[i] = self.positions[i].truncated
+        return self._truncated[i]
+
+    def unlisted_bound(self, i: int) -> float:
+        if i not in self._bounds:
+            self._bounds[i] = self.positions[i].unlisted_bound()
+        return self._bounds[i]
+
+
+def _starts(response: _Response, multi_label: bool) -> list[int]:
+    """Step 3: the positions where a label may begin."""
+    starts: list[int] = []
+    tail = ""
+    after_blank_start = False
+    for i, pos in enumerate(response.positions):
+        if (i == 0 or (multi_label and _ends_with_separator(tail))) and not after_blank_start:
+            starts.append(i)
+        first, _ = _normalised(response.options, pos.token, pos.bytes)
+        after_blank_start = starts[-1] == i and first == b""
+        text = token_bytes(pos.token, pos.bytes).decode("utf-8", "replace")
+        tail = (tail + text)[-_TAIL:]
+    return starts
 
 
 def _ends_with_separator(text: str) -> bool:
-    """``SEPARATOR_PATTERN.search(text)``, skipping the regex when the end of the text
-    rules it out (it must end with a separator character or ``and``/``or``/``&``, then
-    whitespace only)."""
-    stripped = text.rstrip()
-    blanks = text[len(stripped) :]
-    if "\n" in blanks or "\t" in blanks:
-        return True
-    if not stripped:
-        return False
-    last = stripped[-1]
-    if last in _SEPARATOR_CHARS:
-        return True
-    return last in "dDrR&" and SEPARATOR_PATTERN.search(text) is not None
+    """Whether generated ``text`` ends with a separator (:data:`SEPARATOR_PATTERN`)."""
+    return SEPARATOR_PATTERN.search(text) is not None
 
 
-def _walk(
-    prep: _Prepared,
-    i: int,
-    target: str,
-    remaining: str,
-    first: bool,
-    acc: float,
-    path: tuple[_Step, ...],
-    out: list[_Part],
-) -> None:
-    """Extend ``out`` with the contributions of the walk for ``target`` from position
-    ``i`` on, ``remaining`` of it still to spell after ``path`` (log-prob ``acc``)."""
-    while i < prep.n:
-        toks, lps = prep.alts(i)
-        norms = prep.norms(i, first)
-        follow = -1
+def _classify(token: bytes, remaining: bytes) -> str | None:
+    """``complete``, ``prefix`` or None for a normalised token against the rest of a label.
+
+    A token completes the label when it spells the rest and adds no letter or digit
+    (``"Sports,"`` completes ``Sports``, ``"Sportsman"`` does not); bytes after the label
+    that are not whole characters could begin a letter, so they do not complete it.
+    """
+    if not token:
+        return None
+    if token.startswith(remaining):
+        try:
+            extra = token[len(remaining) :].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return None if any(c.isalnum() for c in extra) else "complete"
+    if remaining.startswith(token):
+        return "prefix"
+    return None
+
+
+def _walk(response: _Response, start: int, target: bytes) -> tuple[list[_Contribution], int]:
+    """Step 4: the contributions for ``target`` beginning at ``start`` (empty: no match),
+    and the last position read."""
+    out: list[_Contribution] = []
+    acc, path_steps, remaining = 0.0, tuple[PathStep, ...](), target
+    first = True  # the next token begins the label: leading blanks are normalised away
+    i = start
+    while i < len(response):
+        follow: _Token | None = None
         matched_here = False
-        for j, nt in enumerate(norms):
-            if not nt:
+        for tok in response.candidates(i, first, remaining):
+            kind = _classify(tok.first if first else tok.inner, remaining)
+            if kind is None:
                 continue
-            if nt.startswith(remaining):
-                if any(c.isalnum() for c in nt[len(remaining) :]):
-                    continue  # a longer word, not this label
-                out.append((acc + lps[j], True, (*path, (i, toks[j], lps[j], j == 0))))
-                matched_here = True
-            elif remaining.startswith(nt):
-                matched_here = True
-                if j == 0:
-                    follow = 0
-                else:
-                    out.append((acc + lps[j], False, (*path, (i, toks[j], lps[j], False))))
-        n0 = norms[0]
-        if follow < 0 and first and n0 == "":
-            pass  # a blank sampled token before the label: walk through it
-        elif follow < 0:
+            matched_here = True
+            step = (*path_steps, PathStep(i, tok.raw, tok.logprob, tok.sampled))
+            if kind == "complete":
+                out.append(_Contribution(acc + tok.logprob, True, step))
+            elif tok.sampled:
+                follow = tok
+            else:
+                out.append(_Contribution(acc + tok.logprob, False, step))
+        sampled = response.tokens(i)[0]
+        if follow is None and first and sampled.first == b"":
+            follow = sampled  # a blank sampled token before the label: walk through it
+        elif follow is None:
             if not matched_here and remaining != target:
-                # diverged inside the label and its next token is not listed here
-                out.append((acc + min(lps), False, path))
-            return
+                # diverged inside the label, and its next token is not listed here
+                bound = acc + response.unlisted_bound(i)
+                out.append(_Contribution(bound, False, path_steps))
+            return out, i
         else:
-            remaining = remaining[len(n0) :]
+            remaining = remaining[len(follow.first if first else follow.inner) :]
             first = False
-        acc += lps[0]
-        path = (*path, (i, toks[0], lps[0], True))
+        acc += follow.logprob
+        path_steps = (*path_steps, PathStep(i, follow.raw, follow.logprob, True))
         i += 1
     if remaining != target:
         # the answer ended with the label still incomplete: the path so far bounds it
-        out.append((acc, False, path))
+        out.append(_Contribution(acc, False, path_steps))
+    return out, len(response) - 1
 
 
-def _start_parts(
-    prep: _Prepared, start: int, blank: bool, hits: Sequence[tuple[int, bool]], target: str
-) -> list[_Part]:
-    """The contributions for ``target`` beginning at ``start``, whose listed alternatives
-    ``hits`` begin or complete it."""
-    toks, lps = prep.alts(start)
-    parts: list[_Part] = []
-    follow = False
-    for j, complete in hits:
-        if complete:
-            parts.append((lps[j], True, ((start, toks[j], lps[j], j == 0),)))
-        elif j:
-            parts.append((lps[j], False, ((start, toks[j], lps[j], False),)))
-        else:
-            follow = True
-    step0 = ((start, toks[0], lps[0], True),)
-    if blank:  # walk through the blank sampled token: the label may begin next
-        _walk(prep, start + 1, target, target, True, lps[0], step0, parts)
-    elif follow:
-        rest = target[len(prep.table.first_norm(toks[0])) :]
-        _walk(prep, start + 1, target, rest, False, lps[0], step0, parts)
-    return parts
+def _notes(response: _Response, start: int, last: int, parts: Sequence[_Contribution]) -> str:
+    """What a reader of the score must know: conditional start, sentinels, truncation."""
+    notes = []
+    if start:
+        notes.append(f"conditional on the {start} token(s) generated before it")
+    if any(step.logprob == -math.inf for part in parts for step in part.path) or any(
+        part.logprob == -math.inf for part in parts
+    ):
+        notes.append(_SENTINEL_NOTE)
+    notes += [_TRUNCATED_NOTE.format(i=i) for i in range(start, last + 1) if response.truncated(i)]
+    return "; ".join(notes)
 
 
-def _score_all(prep: _Prepared) -> dict[str, LabelScore]:
-    pairs = prep.table.pairs
-    if prep.n == 0:
-        return {
-            label: LabelScore(
-                label, -math.inf, "missing", "generation", note="no generated positions"
-            )
-            for label, _ in pairs
-        }
-    best: list[_Best | None] = [None] * len(pairs)
-    for start, blank in prep.starts:
-        toks, lps = prep.alts(start)
-        hits = prep.table.hits(toks)
-        for n, hs in ((n, hits.get(n, [])) for n in range(len(pairs))) if blank else hits.items():
-            if blank or not (hs[0][0] or hs[0][1]):  # walks on: through or along the sample
-                parts = _start_parts(prep, start, blank, hs, pairs[n][1])
-                if not parts:
-                    continue
-                value = logsumexp([p[0] for p in parts])
-                exact = all([p[1] for p in parts])
-            elif len(hs) == 1:
-                value, exact = lps[hs[0][0]], hs[0][1]
-            else:  # listed tokens only: each is one contribution
-                value = logsumexp([lps[j] for j, _ in hs])
-                exact = all([complete for _, complete in hs])
-            if value > 0.0:
-                value = 0.0
-            old = best[n]
-            if old is None or value > old[0] or (value == old[0] and exact and not old[1]):
-                best[n] = (value, exact, start, blank, hs)
-    return {label: _result(prep, label, target, best[n]) for n, (label, target) in enumerate(pairs)}
-
-
-def _result(prep: _Prepared, label: str, target: str, best: _Best | None) -> LabelScore:
-    if best is None:
-        first = prep.starts[0][0]
-        lps = prep.alts(first)[1]
-        return LabelScore(
-            label,
-            min(lps),
-            "upper_bound",
-            "generation",
-            start=first,
-            note=f"not among the {len(lps)} listed tokens at position {first}",
-        )
-    value, exact, start, blank, hs = best
+def _combine(label: str, start: int, parts: list[_Contribution], note: str) -> LabelScore:
+    """Step 5: one start's contributions as one score."""
+    value = min(0.0, logsumexp([c.logprob for c in parts]))
+    lower = min(value, logsumexp([c.logprob for c in parts if c.exact]))
+    exact = all(c.exact for c in parts)
     status: Status = "exact" if exact else "upper_bound"
-    note = _conditional_note(start)
-    if not blank and (hs[0][0] or hs[0][1]):  # listed tokens at the start only: no walk
-        toks, lps = prep.alts(start)
-        top = hs[0][0]
-        for j, _ in hs:
-            if lps[j] > lps[top]:
-                top = j  # the dominant contribution (the first of equals)
-        texts = [toks[j] for j, _ in hs]
-        return LabelScore(
-            label,
-            value,
-            status,
-            "generation",
-            (PathStep(start, toks[top], lps[top], top == 0),),
-            start,
-            tuple(dict.fromkeys(texts)),
-            note,
-            tuple([(t,) for t in texts]),
-        )
-    parts = _start_parts(prep, start, blank, hs, target)
-    dominant = parts[0]
-    for part in parts:
-        if part[0] > dominant[0]:
-            dominant = part
-    tokens = tuple([tuple([step[1] for step in part[2]]) for part in parts])
+    best = max(parts, key=lambda c: c.logprob)
+    tokens = tuple(tuple(step.token for step in c.path) for c in parts)
+    variants = tuple(dict.fromkeys("".join(t) for t in tokens))
     return LabelScore(
         label,
         value,
         status,
         "generation",
-        tuple([PathStep(*step) for step in dominant[2]]),
+        best.path,
         start,
-        tuple(dict.fromkeys(["".join(t) for t in tokens])),
+        variants,
         note,
         tokens,
+        lower=value if exact else lower,
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _conditional_note(start: int) -> str:
-    return "" if start == 0 else f"conditional on the {start} token(s) generated before it"
+def _better(cand: LabelScore, best: LabelScore | None) -> bool:
+    """Step 6: the higher score wins; on a tie, an exact one."""
+    if best is None or cand.logprob > best.logprob:
+        return True
+    return cand.logprob == best.logprob and cand.status == "exact" != best.status
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_table(
-    labels: tuple[str, ...], casefold: bool, strip_whitespace: bool, strip_quotes: bool
-) -> _Table:
-    return _Table(_normalise_labels(labels, casefold), casefold, strip_whitespace, strip_quotes)
+def _unmatched(label: str, response: _Response, start: int) -> LabelScore:
+    """Step 7: a label matched at no start, bounded where the answer begins."""
+    pos = response.positions[start]
+    bound = response.unlisted_bound(start)
+    notes = [f"not among the {len(pos.alternatives)} listed tokens at position {start}"]
+    if bound == -math.inf:
+        notes.append(_SENTINEL_NOTE)
+    if response.truncated(start):
+        notes.append(_TRUNCATED_NOTE.format(i=start))
+    return LabelScore(label, bound, "upper_bound", "generation", start=start, note="; ".join(notes))
 
 
-def _table(
-    labels: Iterable[str], casefold: bool, strip_whitespace: bool, strip_quotes: bool
-) -> _Table:
-    if not isinstance(labels, str | bytes | Mapping) and isinstance(labels, Iterable):
-        labels = tuple(labels)
-        try:
-            return _cached_table(labels, casefold, strip_whitespace, strip_quotes)
-        except TypeError:  # an unhashable label: the validation below names it
-            pass
-    return _Table(_normalise_labels(labels, casefold), casefold, strip_whitespace, strip_quotes)
+def _score_label(response: _Response, starts: list[int], label: str) -> LabelScore:
+    if not len(response):
+        return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
+    target = response.options.target(label)
+    best: LabelScore | None = None
+    for start in starts:
+        if not response.may_begin(start, target):
+            continue  # a cheap test first: no listed token begins the label here
+        parts, last = _walk(response, start, target)
+        if parts:
+            cand = _combine(label, start, parts, _notes(response, start, last, parts))
+            if _better(cand, best):
+                best = cand
+    return best if best is not None else _unmatched(label, response, starts[0])
 
 
-def _normalise_labels(labels: Iterable[str], casefold: bool) -> list[tuple[str, str]]:
+def _validated_labels(labels: Iterable[str], options: _Options) -> list[str]:
     if isinstance(labels, str | bytes | Mapping) or not isinstance(labels, Iterable):
         raise ConfigError(
             f"labels={labels!r:.60} must be a list of label strings, e.g. ['Sports', 'Art']"
         )
-    out: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
+    out: list[str] = []
+    seen: dict[bytes, str] = {}
     for label in labels:
         if not isinstance(label, str) or not label.strip():
             raise ConfigError(f"label {label!r} must be a non-empty string; remove or rename it")
-        target = label.strip().casefold() if casefold else label.strip()
+        target = options.target(label)
         if target in seen:
             raise ConfigError(
                 f"labels {seen[target]!r} and {label!r} are the same label after normalisation; "
                 "give each label a distinct spelling"
             )
         seen[target] = label
-        out.append((label, target))
+        out.append(label)
     return out
 
 
@@ -486,18 +372,17 @@ def match_labels(
     """Score every label against generated positions.
 
     ``positions`` holds :class:`Position` records or plain dicts in the OpenAI/Ollama shape
-    ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]}``. Returns a dict
-    label -> :class:`LabelScore` in the order of ``labels``. Raises only
-    :class:`~logprob_eval.errors.LogprobEvalError` subclasses: a malformed token or log-prob
-    anywhere in ``positions`` is a :class:`~logprob_eval.errors.ResponseFormatError` naming
-    its field (``bytes`` are not read here; :func:`~logprob_eval.parsing.parse_positions`
-    checks a whole response).
-
-    The index built for a label set and options is kept (and thread-safe), so scoring many
-    responses with the same labels pays for it once.
+    ``{"token", "logprob", "bytes"?, "top_logprobs": [{"token", "logprob", "bytes"?}]}``.
+    Returns a dict label -> :class:`LabelScore` in the order of ``labels``. A malformed
+    entry anywhere in ``positions`` raises
+    :class:`~logprob_eval.errors.ResponseFormatError` naming its field; bad labels raise
+    :class:`~logprob_eval.errors.ConfigError`.
     """
-    table = _table(labels, bool(casefold), bool(strip_whitespace), bool(strip_quotes))
-    return _score_all(_Prepared(_read(positions), table, bool(multi_label)))
+    options = _Options(bool(casefold), bool(strip_whitespace), bool(strip_quotes))
+    names = _validated_labels(labels, options)
+    response = _Response(parse_positions(positions), options)
+    starts = _starts(response, bool(multi_label))
+    return {label: _score_label(response, starts, label) for label in names}
 
 
 def match_label(

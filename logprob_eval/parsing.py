@@ -7,8 +7,16 @@ Shapes understood:
 * Ollama ``/api/generate`` and ``/api/chat`` (>= 0.12.11): a top-level ``logprobs`` list of
   the same entries.
 * Plain position dicts ``{"token", "logprob", "top_logprobs"?, "bytes"?}``.
+* Legacy ``/v1/completions`` ``logprobs`` (``tokens``, ``token_logprobs``,
+  ``top_logprobs`` as ``{token: logprob}`` dicts, ``text_offset``), also when a server
+  (Together) answers a chat request in that shape.
+* A streamed chat answer: a list of ``chat.completion.chunk`` bodies is one response.
 
-Malformed input raises :class:`~logprob_eval.errors.ResponseFormatError` naming the field.
+Read the same everywhere: log-probs at or below -9999 are provider sentinels for "no
+mass" (-inf); raw byte-level BPE pieces (``ĠHello``) are decoded when a response uses them
+(:mod:`logprob_eval.token_bytes`). Malformed input, and a response that carries no
+log-probs (a refusal, a tool call, a server that ignored the request), raises
+:class:`~logprob_eval.errors.ResponseFormatError` naming the field, why, and what to do.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ResponseFormatError
-from .records import Alternative, Position
+from .records import SENTINEL_LOGPROB, Alternative, Position
+from .token_bytes import byte_level_decode, is_byte_level
 
 __all__ = [
     "LOGPROB_TOLERANCE",
@@ -58,8 +67,15 @@ def _logprob(value: Any, field: str, source: str) -> float:
             "check that the server returned log-probabilities",
         )
     lp = float(value)
-    if math.isnan(lp):
-        raise _fail(source, field, "is NaN", "a log-probability must be a number <= 0")
+    if not math.isfinite(lp):
+        raise _fail(
+            source,
+            field,
+            "is NaN" if math.isnan(lp) else f"is {lp!r}, not finite",
+            "a log-probability must be a finite number <= 0",
+        )
+    if lp <= SENTINEL_LOGPROB:
+        return -math.inf  # a provider's sentinel for "no mass" (-9999, float32 lowest)
     if lp > LOGPROB_TOLERANCE:
         raise _fail(
             source,
@@ -93,7 +109,14 @@ def _bytes(value: Any, field: str, source: str) -> tuple[int, ...] | None:
     return tuple(value)
 
 
-def _alternative(entry: Any, field: str, source: str) -> Alternative:
+def _alternative(entry: Any, parent: str, j: int, source: str) -> Alternative:
+    """Entry ``j`` of ``parent``'s ``top_logprobs``."""
+    if type(entry) is dict and entry.get("bytes") is None:
+        # the common case, checked in one step: a text token and a plain log-prob
+        token, value = entry.get("token"), entry.get("logprob")
+        if type(token) is str and type(value) is float and SENTINEL_LOGPROB < value <= 0.0:
+            return Alternative(token, value)
+    field = f"{parent}.top_logprobs[{j}]"
     entry = _as_mapping(entry)
     if not isinstance(entry, Mapping):
         raise _fail(
@@ -150,9 +173,7 @@ def parse_position(entry: Any, field: str = "positions[0]", source: str = "") ->
     return Position(
         token=_token(entry["token"], f"{field}.token", source),
         logprob=_logprob(entry["logprob"], f"{field}.logprob", source),
-        top_logprobs=tuple(
-            _alternative(alt, f"{field}.top_logprobs[{j}]", source) for j, alt in enumerate(top)
-        ),
+        top_logprobs=tuple([_alternative(alt, field, j, source) for j, alt in enumerate(top)]),
         bytes=_bytes(entry.get("bytes"), f"{field}.bytes", source),
     )
 
@@ -166,7 +187,32 @@ def parse_positions(entries: Any, field: str = "positions", source: str = "") ->
             f"must be a list of positions, got {type(entries).__name__}",
             "pass the provider's list of token log-prob entries",
         )
-    return [parse_position(e, f"{field}[{i}]", source) for i, e in enumerate(entries)]
+    positions = [parse_position(e, f"{field}[{i}]", source) for i, e in enumerate(entries)]
+    return _decode_byte_level(positions)
+
+
+def _decode_byte_level(positions: list[Position]) -> list[Position]:
+    """Raw byte-level BPE pieces decoded, when the response uses them (else unchanged)."""
+    if not is_byte_level(p.token for p in positions) and not is_byte_level(
+        a.token for p in positions for a in p.top_logprobs
+    ):
+        return positions
+
+    def decoded(token: str, given: tuple[int, ...] | None) -> tuple[str, tuple[int, ...] | None]:
+        raw = byte_level_decode(token)
+        if raw is None:
+            return token, given
+        return raw.decode("utf-8", "replace"), tuple(raw)
+
+    def alternative(alt: Alternative) -> Alternative:
+        token, raw = decoded(alt.token, alt.bytes)
+        return Alternative(token, alt.logprob, raw)
+
+    out = []
+    for p in positions:
+        token, raw = decoded(p.token, p.bytes)
+        out.append(Position(token, p.logprob, tuple(map(alternative, p.top_logprobs)), raw))
+    return out
 
 
 def _choices(response: Any, src: str, endpoint: str) -> list[Any]:
@@ -191,24 +237,37 @@ def _choices(response: Any, src: str, endpoint: str) -> list[Any]:
 
 
 def parse_openai_chat(response: Any) -> list[Position]:
-    """``choices[0].logprobs.content`` of an OpenAI chat completion (dict or SDK object)."""
+    """``choices[0].logprobs.content`` of an OpenAI chat completion (dict or SDK object).
+
+    A list of streamed ``chat.completion.chunk`` bodies is read as one response (their
+    ``logprobs.content`` lists joined); a chat reply in the legacy completions shape
+    (``logprobs.tokens``/``token_logprobs``, as Together sends) is read as such.
+    """
     src = "OpenAI chat"
+    if isinstance(response, list | tuple):
+        return _parse_chat_chunks(response, src)
     choices = _choices(response, src, "/v1/chat/completions")
     choice = _as_mapping(choices[0])
     if not isinstance(choice, Mapping):
         raise _fail(src, "choices[0]", "must be an object", "check the response shape")
     logprobs = _as_mapping(choice.get("logprobs"))
     if logprobs is None:
-        raise _fail(
-            src,
-            "choices[0].logprobs",
-            "is missing or null",
-            "request with logprobs=True and top_logprobs=N; reasoning models "
-            "(o-series, gpt-5 family) return no logprobs at all",
-        )
+        raise _no_chat_logprobs(choice, src)
     if not isinstance(logprobs, Mapping):
         raise _fail(src, "choices[0].logprobs", "must be an object", "check the response shape")
     content = logprobs.get("content")
+    if content is None and isinstance(logprobs.get("tokens"), list):
+        return _legacy_positions(logprobs, "choices[0]", src, with_offsets=False)
+    if content is None and logprobs.get("refusal"):
+        message = _as_mapping(choice.get("message") or choice.get("delta") or {})
+        refusal = message.get("refusal") if isinstance(message, Mapping) else None
+        raise _fail(
+            src,
+            "choices[0].logprobs.content",
+            f"is null: the model refused ({str(refusal)[:80]!r}); its log-probs are in "
+            "logprobs.refusal and score no label",
+            "rephrase the prompt, or record the text as a failed row",
+        )
     if content is None:
         raise _fail(
             src,
@@ -217,6 +276,55 @@ def parse_openai_chat(response: Any) -> list[Position]:
             "request with logprobs=True and make sure the answer is not empty",
         )
     return parse_positions(content, "choices[0].logprobs.content", src)
+
+
+def _no_chat_logprobs(choice: Mapping[str, Any], src: str) -> ResponseFormatError:
+    """The error for a chat choice whose ``logprobs`` is null, with the likely cause."""
+    message = _as_mapping(choice.get("message") or {})
+    if isinstance(message, Mapping) and message.get("tool_calls"):
+        return _fail(
+            src,
+            "choices[0].logprobs",
+            "is null: the model answered with a tool call, which carries no log-probs",
+            "score without tools (leave out `tools`, or send tool_choice='none')",
+        )
+    return _fail(
+        src,
+        "choices[0].logprobs",
+        "is missing or null: the server ignored the log-prob request",
+        "request with logprobs=True and top_logprobs=N from a server that supports them; "
+        "reasoning models (o-series, gpt-5 family) return no logprobs at all",
+    )
+
+
+def _parse_chat_chunks(chunks: Sequence[Any], src: str) -> list[Position]:
+    """Streamed ``chat.completion.chunk`` bodies: choice 0's log-prob entries joined."""
+    entries: list[Any] = []
+    for i, chunk in enumerate(chunks):
+        chunk = _as_mapping(chunk)
+        if not isinstance(chunk, Mapping):
+            raise _fail(
+                src,
+                f"[{i}]",
+                f"must be a chat.completion.chunk object, got {type(chunk).__name__}",
+                "pass the decoded chunks of one streamed answer, in order",
+            )
+        for choice in chunk.get("choices") or []:
+            choice = _as_mapping(choice)
+            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
+                continue
+            logprobs = _as_mapping(choice.get("logprobs"))
+            if isinstance(logprobs, Mapping) and isinstance(logprobs.get("content"), list):
+                entries.extend(logprobs["content"])
+    if not entries:
+        raise _fail(
+            src,
+            "choices[0].logprobs.content",
+            f"is empty in all {len(chunks)} chunks",
+            "stream with logprobs=True (and top_logprobs=N); a refusal or a tool call "
+            "carries no content log-probs",
+        )
+    return parse_positions(entries, "chunks[].choices[0].logprobs.content", src)
 
 
 def parse_ollama(response: Any) -> list[Position]:
@@ -257,12 +365,20 @@ def _completion_logprobs(choice: Any, field: str, src: str) -> Mapping[str, Any]
         raise _fail(
             src,
             f"{field}.logprobs",
-            "is missing or null",
+            "is missing or null: the server ignored the log-prob request",
             "request with logprobs=0..20 (and echo=true for teacher-forced scoring); "
             "llama.cpp's own server has no echo: use `logprob-eval serve` or vLLM",
         )
     if not isinstance(lp, Mapping):
         raise _fail(src, f"{field}.logprobs", "must be an object", "check the response shape")
+    return lp
+
+
+def _legacy_lists(
+    lp: Mapping[str, Any], field: str, src: str, with_offsets: bool
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """(tokens, token_logprobs, top_logprobs) of a legacy ``logprobs`` object, checked to
+    be lists of one length (``top_logprobs`` may be null: no alternatives listed)."""
     tokens = lp.get("tokens")
     if not isinstance(tokens, list):
         raise _fail(
@@ -271,7 +387,7 @@ def _completion_logprobs(choice: Any, field: str, src: str) -> Mapping[str, Any]
             "is missing or not a list",
             "check that the server returns legacy completions logprobs",
         )
-    for key in ("token_logprobs", "text_offset"):
+    for key in ("token_logprobs", "text_offset") if with_offsets else ("token_logprobs",):
         value = lp.get(key)
         if not isinstance(value, list) or len(value) != len(tokens):
             raise _fail(
@@ -280,7 +396,34 @@ def _completion_logprobs(choice: Any, field: str, src: str) -> Mapping[str, Any]
                 f"must be a list as long as tokens ({len(tokens)})",
                 "the body looks truncated or malformed; retry or re-record",
             )
-    return lp
+    tops = lp.get("top_logprobs") or [None] * len(tokens)
+    if not isinstance(tops, list) or len(tops) != len(tokens):
+        raise _fail(
+            src,
+            f"{field}.logprobs.top_logprobs",
+            "must be a list as long as tokens",
+            "the body looks truncated or malformed",
+        )
+    return tokens, lp["token_logprobs"], tops
+
+
+def _legacy_positions(
+    lp: Mapping[str, Any], field: str, src: str, *, with_offsets: bool
+) -> list[Position]:
+    """Positions of a legacy ``logprobs`` object (``top_logprobs``: ``{token: logprob}``)."""
+    tokens, logprobs, tops = _legacy_lists(lp, field, src, with_offsets)
+    entries = []
+    for j, (tok, value, top) in enumerate(zip(tokens, logprobs, tops, strict=True)):
+        if not isinstance(top or {}, Mapping):
+            raise _fail(
+                src,
+                f"{field}.logprobs.top_logprobs[{j}]",
+                "must be an object",
+                "check the response shape",
+            )
+        alts = [{"token": t, "logprob": v} for t, v in (top or {}).items()]
+        entries.append({"token": tok, "logprob": value, "top_logprobs": alts})
+    return parse_positions(entries, f"{field}.logprobs", src)
 
 
 def parse_completion_positions(response: Any, index: int = 0) -> list[Position]:
@@ -294,36 +437,7 @@ def parse_completion_positions(response: Any, index: int = 0) -> list[Position]:
         raise _fail(src, "choices", f"has no choice {index}", "pass a complete response")
     field = f"choices[{index}]"
     lp = _completion_logprobs(choices[index], field, src)
-    tops = lp.get("top_logprobs") or [None] * len(lp["tokens"])
-    if not isinstance(tops, list) or len(tops) != len(lp["tokens"]):
-        raise _fail(
-            src,
-            f"{field}.logprobs.top_logprobs",
-            "must be a list as long as tokens",
-            "the body looks truncated or malformed",
-        )
-    out: list[Position] = []
-    for j, tok in enumerate(lp["tokens"]):
-        top = tops[j] or {}
-        if not isinstance(top, Mapping):
-            raise _fail(
-                src,
-                f"{field}.logprobs.top_logprobs[{j}]",
-                "must be an object",
-                "check the response shape",
-            )
-        out.append(
-            parse_position(
-                {
-                    "token": tok,
-                    "logprob": lp["token_logprobs"][j],
-                    "top_logprobs": [{"token": t, "logprob": v} for t, v in top.items()],
-                },
-                f"{field}.logprobs[{j}]",
-                src,
-            )
-        )
-    return out
+    return _legacy_positions(lp, field, src, with_offsets=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +457,7 @@ def parse_completion_echo(response: Any) -> dict[int, tuple[str, list[EchoedToke
     for i, choice in enumerate(choices):
         field = f"choices[{i}]"
         lp = _completion_logprobs(choice, field, src)
+        _legacy_lists(lp, field, src, with_offsets=True)
         choice = _as_mapping(choice)
         index = choice.get("index", i)
         text = choice.get("text")

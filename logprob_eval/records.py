@@ -6,7 +6,23 @@ matcher or a teacher-forced scorer says about one label: a natural-log probabili
 far it can be trusted (``status``), which method produced it and the token path behind it.
 
 This module is the one place that turns log-probs into probabilities (:func:`logsumexp`,
-:func:`to_prob`).
+:func:`to_prob`) and that bounds the log-prob of a token a position does not list
+(:meth:`Position.unlisted_bound`).
+
+The bound rule. An unlisted token's probability at a position is at most
+
+1. the smallest probability *in the top-k list*: every unlisted token ranks below the
+   top-k. A sampled token that ranks below the top-k is listed by some servers (vLLM
+   appends it to ``top_logprobs``; OpenAI gives it only as the position's token) and is
+   no bound: it is the sampled token when it is absent from ``top_logprobs``, or when it
+   is listed strictly below every other entry (then it may be such an extra; leaving it
+   out only loosens the bound, never invalidates it);
+2. the mass the listed distinct tokens leave over: 1 - the sum of their probabilities,
+   the sampled token included.
+
+The tighter of the two is the bound; with an empty top-k list only the leftover mass
+bounds it. Listed probabilities known only to float precision make a leftover below
+:data:`MASS_TOLERANCE` unreliable, so the leftover is never taken below it.
 """
 
 from __future__ import annotations
@@ -17,6 +33,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "MASS_TOLERANCE",
+    "SENTINEL_LOGPROB",
     "STATUSES",
     "Alternative",
     "LabelScore",
@@ -38,6 +56,17 @@ never pass a threshold above it. ``missing``: nothing could be observed (no posi
 """
 
 _SAME_TOKEN_TOL = 1e-3
+
+SENTINEL_LOGPROB = -9999.0
+"""Log-probs at or below this are provider sentinels for "no mass" (vLLM and OpenAI clamp
+``-inf`` to -9999.0, sglang pads lists with float32's lowest, -3.4e38): read as ``-inf``."""
+
+MASS_TOLERANCE = 1e-5
+"""Probability mass below this, left over by the listed tokens, is within float noise."""
+
+TRUNCATION_TOLERANCE = 1e-3
+"""Listed probabilities summing above 1 + this come from a truncated distribution
+(``top_p < 1``), not from float noise."""
 
 STATUSES: tuple[Status, ...] = ("exact", "upper_bound", "missing")
 
@@ -90,9 +119,40 @@ class Position:
         return tuple(out)
 
     @property
-    def min_listed_logprob(self) -> float:
-        """The smallest log-prob listed here: a bound for any token not listed."""
-        return min(alt.logprob for alt in self.alternatives)
+    def top_k(self) -> tuple[Alternative, ...]:
+        """The listed entries that are certainly among the top-k: ``top_logprobs`` without
+        a sampled token that may have been appended below it (see the module docstring)."""
+        listed = self.top_logprobs
+        others = [a for a in listed if not self._is_sampled(a)]
+        if len(others) == len(listed):
+            return listed  # the sampled token is not listed: it is the extra one, if any
+        if others and all(self.logprob < a.logprob for a in others):
+            return tuple(others)  # listed last and below all: possibly an appended extra
+        return listed
+
+    def _is_sampled(self, alt: Alternative) -> bool:
+        return alt.token == self.token and abs(alt.logprob - self.logprob) <= _SAME_TOKEN_TOL
+
+    @property
+    def listed_mass(self) -> float:
+        """The summed probability of the listed distinct tokens, the sampled one included."""
+        return math.fsum([math.exp(a.logprob) for a in self.alternatives])
+
+    @property
+    def truncated(self) -> bool:
+        """The listed probabilities look like those of a truncated distribution
+        (``top_p < 1``): they sum above 1, or one entry is listed, at log-prob 0."""
+        if len(self.top_logprobs) == 1 and self.top_logprobs[0].logprob == 0.0:
+            return True
+        return self.listed_mass > 1.0 + TRUNCATION_TOLERANCE
+
+    def unlisted_bound(self) -> float:
+        """An upper bound on the log-prob of any token not listed here (the module's rule)."""
+        leftover = math.log(max(1.0 - self.listed_mass, MASS_TOLERANCE))
+        top_k = self.top_k
+        if not top_k:
+            return leftover
+        return min(leftover, min(a.logprob for a in top_k))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +174,10 @@ class LabelScore:
     ``variant_tokens`` the token path of each combined contribution.
     ``start`` is the position where the label starts; a score with ``start > 0`` is
     conditional on the tokens generated before it (``conditional`` says so).
+
+    A score is an interval: the label's log-prob lies in ``[lower, logprob]``. ``lower``
+    sums the exact contributions alone (``-inf`` when there are none); for ``exact``
+    scores ``lower == logprob``. Left out, it is derived from the status.
     """
 
     label: str
@@ -125,6 +189,17 @@ class LabelScore:
     variants: tuple[str, ...] = ()
     note: str = ""
     variant_tokens: tuple[tuple[str, ...], ...] = ()
+    lower: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.lower):
+            object.__setattr__(self, "lower", self.logprob if self.status == "exact" else -math.inf)
+        elif self.status == "exact" and self.lower != self.logprob:
+            raise ValueError(f"label {self.label!r}: an exact score has lower == logprob")
+        elif self.lower > self.logprob:
+            raise ValueError(
+                f"label {self.label!r}: lower={self.lower!r} above logprob={self.logprob!r}"
+            )
 
     @property
     def conditional(self) -> bool:

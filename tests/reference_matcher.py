@@ -1,7 +1,8 @@
-"""The straightforward implementation of the matcher's semantics, kept as an oracle.
+"""A second, independent implementation of the matcher's semantics, kept as an oracle.
 
-logprob_eval.matcher is an indexed rewrite of this code (for speed);
-test_matcher_reference.py checks with hypothesis that both give the same scores.
+It decodes nothing lazily, walks recursively and keeps every token as bytes from the start;
+test_matcher_reference.py checks with hypothesis that it and logprob_eval.matcher give the
+same scores (value, lower end, status, start, path and variants).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 from logprob_eval.matcher import _QUOTES, _TAIL, SEPARATOR_PATTERN
 from logprob_eval.parsing import parse_positions
 from logprob_eval.records import LabelScore, PathStep, Position, Status, logsumexp
+from logprob_eval.token_bytes import token_bytes
 
 
 @dataclass(frozen=True, slots=True)
 class _Alt:
     raw: str
-    first: str  # normalised as the first token of a label (whitespace/quotes stripped)
-    inner: str  # normalised as a later token (case only)
+    first: bytes  # normalised as the first token of a label (whitespace/quotes stripped)
+    inner: bytes  # normalised as a later token (case only)
     logprob: float
     sampled: bool
 
@@ -35,7 +37,7 @@ class _Contribution:
 class _Prepared:
     """Positions normalised once, shared by every label."""
 
-    __slots__ = ("alts", "min_listed", "n", "starts")
+    __slots__ = ("alts", "bound", "n", "starts")
 
     def __init__(
         self,
@@ -46,113 +48,121 @@ class _Prepared:
         strip_quotes: bool,
         multi_label: bool,
     ) -> None:
-        def inner(tok: str) -> str:
-            return tok.casefold() if casefold else tok
+        def text(raw: bytes) -> str:
+            return raw.decode("utf-8", "surrogateescape")
 
-        def first(tok: str) -> str:
-            tok = inner(tok)
+        def inner(raw: bytes) -> bytes:
+            tok = text(raw).casefold() if casefold else text(raw)
+            return tok.encode("utf-8", "surrogateescape")
+
+        def first(raw: bytes) -> bytes:
+            tok = text(inner(raw))
             if strip_whitespace:
                 tok = tok.lstrip()
             if strip_quotes:
                 tok = tok.lstrip(_QUOTES)
                 if strip_whitespace:
                     tok = tok.lstrip()
-            return tok
+            return tok.encode("utf-8", "surrogateescape")
 
         self.n = len(positions)
         self.alts: list[tuple[_Alt, ...]] = []
-        self.min_listed: list[float] = []
+        self.bound: list[float] = []
         for pos in positions:
-            alts = pos.alternatives
+            raws = [token_bytes(a.token, a.bytes) for a in pos.alternatives]
             self.alts.append(
                 tuple(
-                    _Alt(a.token, first(a.token), inner(a.token), a.logprob, j == 0)
-                    for j, a in enumerate(alts)
+                    _Alt(a.token, first(r), inner(r), a.logprob, j == 0)
+                    for j, (a, r) in enumerate(zip(pos.alternatives, raws, strict=True))
                 )
             )
-            self.min_listed.append(min(a.logprob for a in alts))
+            self.bound.append(pos.unlisted_bound())
         self.starts: list[int] = []
         tail = ""
         for i, pos in enumerate(positions):
             # a start right after a blank (whitespace- or quote-only) start token is
             # covered by walking through that token from the earlier start
             after_blank_start = (
-                bool(self.starts) and self.starts[-1] == i - 1 and (self.alts[i - 1][0].first == "")
+                bool(self.starts)
+                and self.starts[-1] == i - 1
+                and (self.alts[i - 1][0].first == b"")
             )
             if (i == 0 or (multi_label and SEPARATOR_PATTERN.search(tail))) and not (
                 after_blank_start
             ):
                 self.starts.append(i)
-            tail = (tail + pos.token)[-_TAIL:]
+            tail = (tail + token_bytes(pos.token, pos.bytes).decode("utf-8", "replace"))[-_TAIL:]
 
 
-def _classify(tok: str, remaining: str) -> str | None:
+def _classify(tok: bytes, remaining: bytes) -> str | None:
     """``complete``, ``prefix`` or None for a normalised token against the rest of a label."""
     if not tok:
         return None
     if tok.startswith(remaining):
-        extra = tok[len(remaining) :]
-        if not any(c.isalnum() for c in extra):
-            return "complete"
-        return None
+        try:
+            extra = tok[len(remaining) :].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return None if any(c.isalnum() for c in extra) else "complete"
     if remaining.startswith(tok):
         return "prefix"
     return None
 
 
-def _walk(prep: _Prepared, start: int, target: str) -> list[_Contribution]:
-    """All disjoint contributions for ``target`` starting at ``start`` (empty: no match)."""
+def _from(
+    prep: _Prepared,
+    i: int,
+    target: bytes,
+    remaining: bytes,
+    first: bool,
+    acc: float,
+    path: tuple[PathStep, ...],
+) -> list[_Contribution]:
+    """The contributions of the walk at position ``i`` on, ``remaining`` still to spell."""
+    if i == prep.n:  # the answer ended: an incomplete label is bounded by its path so far
+        return [] if remaining == target else [_Contribution(acc, "upper_bound", path)]
     out: list[_Contribution] = []
-    acc = 0.0
-    path: tuple[PathStep, ...] = ()
-    remaining = target
-    i = start
-    first = True  # the next token begins the label: leading blanks are normalised away
-    while i < prep.n:
-        follow: _Alt | None = None
-        matched_here = False
-        for alt in prep.alts[i]:
-            kind = _classify(alt.first if first else alt.inner, remaining)
-            if kind is None:
-                continue
-            matched_here = True
-            step = (PathStep(i, alt.raw, alt.logprob, alt.sampled),)
-            if kind == "complete":
-                out.append(_Contribution(acc + alt.logprob, "exact", path + step))
-            elif alt.sampled:
-                follow = alt
-            else:
-                out.append(_Contribution(acc + alt.logprob, "upper_bound", path + step))
-        sampled = prep.alts[i][0]
-        if follow is None and first and sampled.first == "":
-            follow = sampled  # a blank sampled token before the label: walk through it
-        elif follow is None:
-            if not matched_here and remaining != target:
-                # diverged inside the label and its next token is not listed here
-                out.append(_Contribution(acc + prep.min_listed[i], "upper_bound", path))
-            return out
-        else:
-            remaining = remaining[len(follow.first if first else follow.inner) :]
-            first = False
-        acc += follow.logprob
-        path = (*path, PathStep(i, follow.raw, follow.logprob, True))
-        i += 1
-    if remaining != target:
-        # the answer ended with the label still incomplete: the path so far bounds it
-        out.append(_Contribution(acc, "upper_bound", path))
+    follow: _Alt | None = None
+    for alt in prep.alts[i]:
+        kind = _classify(alt.first if first else alt.inner, remaining)
+        step = (*path, PathStep(i, alt.raw, alt.logprob, alt.sampled))
+        if kind == "complete":
+            out.append(_Contribution(acc + alt.logprob, "exact", step))
+        elif kind == "prefix" and alt.sampled:
+            follow = alt
+        elif kind == "prefix":
+            out.append(_Contribution(acc + alt.logprob, "upper_bound", step))
+    sampled = prep.alts[i][0]
+    step = (*path, PathStep(i, sampled.raw, sampled.logprob, True))
+    if follow is not None:
+        rest = remaining[len(follow.first if first else follow.inner) :]
+        return out + _from(prep, i + 1, target, rest, False, acc + follow.logprob, step)
+    if first and sampled.first == b"":  # a blank sampled token before the label
+        return out + _from(prep, i + 1, target, remaining, True, acc + sampled.logprob, step)
+    if not out and remaining != target:  # diverged inside the label, next token unlisted
+        out.append(_Contribution(acc + prep.bound[i], "upper_bound", path))
     return out
+
+
+def _walk(prep: _Prepared, start: int, target: bytes) -> list[_Contribution]:
+    """All disjoint contributions for ``target`` starting at ``start`` (empty: no match)."""
+    return _from(prep, start, target, target, True, 0.0, ())
 
 
 def _combine(label: str, start: int, parts: list[_Contribution]) -> LabelScore:
     value = min(0.0, logsumexp(c.logprob for c in parts))
     status: Status = "exact" if all(c.status == "exact" for c in parts) else "upper_bound"
+    exact_parts = [c.logprob for c in parts if c.status == "exact"]
+    lower = value if status == "exact" else min(value, logsumexp(exact_parts))
     best = max(parts, key=lambda c: c.logprob)
     variants = tuple(dict.fromkeys("".join(s.token for s in c.path) for c in parts))
     note = "" if start == 0 else f"conditional on the {start} token(s) generated before it"
-    return LabelScore(label, value, status, "generation", best.path, start, variants, note)
+    return LabelScore(
+        label, value, status, "generation", best.path, start, variants, note, lower=lower
+    )
 
 
-def _score(prep: _Prepared, label: str, target: str) -> LabelScore:
+def _score(prep: _Prepared, label: str, target: bytes) -> LabelScore:
     if prep.n == 0:
         return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
     best: LabelScore | None = None
@@ -172,7 +182,7 @@ def _score(prep: _Prepared, label: str, target: str) -> LabelScore:
     first = prep.starts[0]
     return LabelScore(
         label,
-        prep.min_listed[first],
+        prep.bound[first],
         "upper_bound",
         "generation",
         start=first,
@@ -199,5 +209,5 @@ def reference_match(
     out = {}
     for label in labels:
         target = label.strip().casefold() if casefold else label.strip()
-        out[label] = _score(prep, label, target)
+        out[label] = _score(prep, label, target.encode("utf-8"))
     return out

@@ -12,11 +12,13 @@ and flagged in the score's note.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
+from ..echo import align_echo, echoed_label_score
 from ..errors import ConfigError, ResponseFormatError
 from ..parsing import EchoedToken, parse_completion_echo, parse_completion_positions
-from ..records import LabelScore, Method, PathStep
+from ..records import LabelScore, Method
 from ._openai_client import call_json, make_client
 from .base import Backend
 
@@ -156,53 +158,26 @@ class OpenAICompatibleBackend(Backend):
                     field="choices[].text",
                 )
             )
-        boundary, end = len(prompt), len(full)
-        steps: list[PathStep] = []
-        total = 0.0
-        straddles = False
-        for j, tok in enumerate(tokens):
-            t_end = tok.offset + len(tok.token)
-            if t_end <= boundary or tok.offset >= end:
-                continue
-            if tok.logprob is None:
-                raise self._format_error(
-                    ResponseFormatError(
-                        f"label {label!r}: token {j} ({tok.token!r}) has no log-prob; the "
-                        "server must return prompt log-probs with echo=true",
-                        field=f"choices[].logprobs.token_logprobs[{j}]",
-                    )
-                )
-            straddles |= tok.offset < boundary
-            steps.append(PathStep(j, tok.token, tok.logprob, True))
-            total += tok.logprob
-        if not steps:
-            raise self._format_error(
-                ResponseFormatError(
-                    f"label {label!r}: no echoed token covers the label text; the server's "
-                    "text_offset values are inconsistent with its text",
-                    field="choices[].logprobs.text_offset",
-                )
-            )
-        notes = []
-        if straddles:
-            notes.append("first token straddles the prompt/label boundary")
-        value = total
+        try:
+            aligned = align_echo(text, tokens)
+            score = echoed_label_score(label, len(prompt), len(full), aligned)
+        except ResponseFormatError as exc:
+            raise self._format_error(exc) from None
+        notes = [score.note] if score.note else []
+        value, n_tokens = score.logprob, len(score.path)
         if self.normalize == "token":
-            value = total / len(steps)
-            notes.append(f"per-token mean over {len(steps)} tokens")
+            value /= n_tokens
+            notes.append(f"per-token mean over {n_tokens} tokens")
         elif self.normalize == "byte":
-            n_bytes = max(1, len(full[boundary:].encode("utf-8")))
-            value = total / n_bytes
+            n_bytes = max(1, len(full[len(prompt) :].encode("utf-8")))
+            value /= n_bytes
             notes.append(f"per-byte mean over {n_bytes} bytes")
-        return LabelScore(
-            label,
-            min(0.0, value),
-            "exact",
-            "exact",
-            tuple(steps),
-            0,
-            (full[boundary:],),
-            "; ".join(notes),
+        return replace(
+            score,
+            logprob=value,
+            lower=value,
+            variants=(full[len(prompt) :],),
+            note="; ".join(notes),
         )
 
     def complete(
