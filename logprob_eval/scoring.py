@@ -74,6 +74,7 @@ class ScoreRow:
     error: str = ""
     variants: str = ""  # JSON list of the token paths combined into the score
     path: str = ""  # JSON list of the tokens of the dominant path
+    lower: float = math.nan  # the guaranteed lower end of the score (-inf: none known)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +131,7 @@ def _rows(backend: Backend, job: Job, scores: dict[str, Any] | None, error: str)
             rows.append(
                 row(
                     logprob=s.logprob,
+                    lower=s.lower,
                     status=s.status,
                     start=s.start,
                     n_tokens=s.n_tokens,

@@ -5,7 +5,10 @@ How scores enter a sweep (``bounds=``):
 * ``exact`` scores are used as they are;
 * an ``upper_bound`` is at most its value, so it can never pass a threshold above it.
   ``"optimistic"`` (default) lets it pass thresholds at or below its value (the bound is
-  the best available estimate); ``"pessimistic"`` never lets it pass;
+  the best available estimate); ``"pessimistic"`` thresholds its guaranteed lower end
+  (the ``lower`` column: the exact contributions alone, ``-inf`` when there are none), so
+  it passes only thresholds its value is sure to reach. (For a transformed score column,
+  or a table without ``lower``, a bound never passes.)
 * ``missing`` scores never pass (``-inf``); failed rows (``error``) are left out with
   their examples.
 
@@ -86,7 +89,11 @@ def effective_scores(
     s = df[score].astype(float).copy()
     s[df["status"] == "missing"] = -np.inf
     if bounds == "pessimistic":
-        s[df["status"] == "upper_bound"] = -np.inf
+        bound = df["status"] == "upper_bound"
+        if score == "logprob" and "lower" in df:
+            s[bound] = df.loc[bound, "lower"].astype(float)
+        else:
+            s[bound] = -np.inf
     s[df["status"] == "error"] = np.nan
     return s
 
