@@ -421,6 +421,14 @@ def _legacy_positions(
                 "must be an object",
                 "check the response shape",
             )
+        if value is None:
+            raise _fail(
+                src,
+                f"{field}.logprobs.token_logprobs[{j}]",
+                "is null: an echoed prompt token (echo=true) has no log-prob without context",
+                "read echoed prompts with parse_completion_echo, or request without echo to "
+                "read generated positions",
+            )
         alts = [{"token": t, "logprob": v} for t, v in (top or {}).items()]
         entries.append({"token": tok, "logprob": value, "top_logprobs": alts})
     return parse_positions(entries, f"{field}.logprobs", src)
