@@ -152,7 +152,7 @@ class _Response:
         """The sampled token first, then the listed alternatives that are not it."""
         got = self._tokens.get(i)
         if got is None:
-            opts, made = self.options, []
+            opts, made = self.options, list[_Token]()
             for alt in self.positions[i].alternatives:
                 first, inner = _normalised(opts, alt.token, alt.bytes)
                 made.append(_Token(alt.token, first, inner, alt.logprob, not made))

@@ -4,6 +4,7 @@ import math
 import threading
 from collections.abc import Sequence
 
+import pandas as pd
 import pytest
 
 from logprob_eval.backends.base import Backend
@@ -15,6 +16,7 @@ from logprob_eval.errors import (
     RateLimitedError,
     ResponseFormatError,
 )
+from logprob_eval.experiments.table import to_frame
 from logprob_eval.prompts import LABEL_SETS, TEMPLATES
 from logprob_eval.records import LabelScore
 from logprob_eval.scoring import RetryPolicy, make_jobs, score_jobs
@@ -64,6 +66,20 @@ def test_rows_are_tidy_and_in_job_order(jobs):
     assert first.label == "Technology" and first.phrase == "Technology"
     true = {r.label for r in rows[:10] if r.is_true}
     assert true == set(jobs[0].example.labels)
+    assert [r.lower for r in rows[:3]] == [-1.0, -2.0, -3.0]  # exact: lower == logprob
+
+
+def test_rows_carry_the_lower_end_of_a_bound(jobs, tmp_path):
+    class Bounds(ScriptedBackend):
+        def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+            return {lab: LabelScore(lab, -1.0, "upper_bound", lower=-1.5) for lab in labels}
+
+    rows = score_jobs(Bounds(), jobs[:1], concurrency=1)
+    assert {(r.logprob, r.lower, r.status) for r in rows} == {(-1.0, -1.5, "upper_bound")}
+    df = to_frame(rows)
+    df.to_csv(tmp_path / "scores.csv", index=False)
+    back = pd.read_csv(tmp_path / "scores.csv")
+    assert set(back["lower"]) == {-1.5}
 
 
 def test_transient_failures_are_retried(jobs):

@@ -80,6 +80,27 @@ def test_bound_policy_is_explicit():
         effective_scores(df, bounds="hopeful")
 
 
+def test_pessimistic_sweeps_threshold_the_lower_end():
+    rows = frame(
+        {
+            "e1": {"A": (-1.0, True), "B": (-3.0, False)},
+            "e2": {"A": (-0.5, True), "B": (-2.0, False)},
+        }
+    )
+    for row in rows:
+        row["lower"] = row["logprob"]
+    rows[0].update(status="upper_bound", lower=-1.2)  # e1/A in [-1.2, -1.0]
+    rows[1].update(status="upper_bound", lower=-math.inf)  # e1/B: no exact part
+    df = to_frame(rows)
+    pes = effective_scores(df, bounds="pessimistic")
+    assert list(pes) == [-1.2, -math.inf, -0.5, -2.0]
+    assert list(effective_scores(df, bounds="optimistic")) == [-1.0, -3.0, -0.5, -2.0]
+    assert sweep(df, CFG, bounds="pessimistic").best_f1 == 1.0  # -1.2 still beats -2.0
+    # a transformed column has no lower end: a bound never passes there
+    df["renorm"] = df["logprob"]
+    assert effective_scores(df, "renorm", bounds="pessimistic").iloc[0] == -math.inf
+
+
 def test_missing_never_passes_and_all_missing_is_explained():
     rows = frame({"e": {"A": (-math.inf, True), "B": (-math.inf, False)}})
     for r in rows:
