@@ -142,8 +142,7 @@ class _Response:
         self.options = options
         self._tokens: dict[int, tuple[_Token, ...]] = {}
         self._by_first_byte: dict[tuple[int, bool], dict[int, list[_Token]]] = {}
-        self._bounds: dict[int, float] = {}
-        self._truncated: dict[int, bool] = {}
+        self._bounds: dict[int, tuple[float, bool]] = {}
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -175,14 +174,16 @@ class _Response:
         return bool(self.candidates(i, True, target)) or self.tokens(i)[0].first == b""
 
     def truncated(self, i: int) -> bool:
-        if i not in self._truncated:
-            self._truncated[i] = self.positions[i].truncated
-        return self._truncated[i]
+        return self._bound_and_truncated(i)[1]
 
     def unlisted_bound(self, i: int) -> float:
-        if i not in self._bounds:
-            self._bounds[i] = self.positions[i].unlisted_bound()
-        return self._bounds[i]
+        return self._bound_and_truncated(i)[0]
+
+    def _bound_and_truncated(self, i: int) -> tuple[float, bool]:
+        got = self._bounds.get(i)
+        if got is None:
+            got = self._bounds[i] = self.positions[i].bound_and_truncated()
+        return got
 
 
 def _starts(response: _Response, multi_label: bool) -> list[int]:

@@ -142,13 +142,24 @@ class Position:
     def truncated(self) -> bool:
         """The listed probabilities look like those of a truncated distribution
         (``top_p < 1``): they sum above 1, or one entry is listed, at log-prob 0."""
+        return self._truncated(self.listed_mass)
+
+    def _truncated(self, mass: float) -> bool:
         if len(self.top_logprobs) == 1 and self.top_logprobs[0].logprob == 0.0:
             return True
-        return self.listed_mass > 1.0 + TRUNCATION_TOLERANCE
+        return mass > 1.0 + TRUNCATION_TOLERANCE
+
+    def bound_and_truncated(self) -> tuple[float, bool]:
+        """:meth:`unlisted_bound` and :attr:`truncated`, summing the listed mass once."""
+        mass = self.listed_mass
+        return self._unlisted_bound(mass), self._truncated(mass)
 
     def unlisted_bound(self) -> float:
         """An upper bound on the log-prob of any token not listed here (the module's rule)."""
-        leftover = math.log(max(1.0 - self.listed_mass, MASS_TOLERANCE))
+        return self._unlisted_bound(self.listed_mass)
+
+    def _unlisted_bound(self, mass: float) -> float:
+        leftover = math.log(max(1.0 - mass, MASS_TOLERANCE))
         top_k = self.top_k
         if not top_k:
             return leftover
