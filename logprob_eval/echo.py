@@ -6,11 +6,12 @@ returns the prompt's tokens, their log-probs and each token's character offset
 the tokens that cover the label's characters. The offsets must therefore be right, and
 this module checks them before any log-prob is summed:
 
-1. every token whose text is known must sit at its offset in ``text``;
+1. every token whose text is known must sit at its offset in ``text``, where the token
+   before it ends (the tokens tile the text);
 2. if they do not, the server may have echoed a BOS token (``</s>``, ``<s>``,
    ``<|begin_of_text|>``) that it counts in ``text_offset`` but leaves out of ``text``
-   (vLLM): with up to two leading tokens left out and the others shifted by their
-   length, rule 1 must then hold;
+   (vLLM): with up to two leading tokens that ``text`` does not begin with left out, and
+   the others shifted by their length, rule 1 must then hold;
 3. failing that, the tokens joined (after such leading tokens) must spell ``text``
    exactly; the offsets are then recomputed from the joined tokens;
 4. otherwise :class:`~logprob_eval.errors.ResponseFormatError` names the server and the
@@ -40,13 +41,23 @@ def _unverifiable(token: str) -> bool:
 
 
 def _misplaced(text: str, tokens: Sequence[EchoedToken], shift: int) -> int | None:
-    """The index of the first token not at its offset minus ``shift``; None if all are."""
+    """The index of the first token not at its offset minus ``shift``; None if all are.
+
+    A token is at its offset when its text is found there and it begins where the token
+    before it ends (tokens tile the text; a piece of a character is not checked)."""
+    prev_end: int | None = 0
     for j, tok in enumerate(tokens):
         start = tok.offset - shift
         if start < 0 or start > len(text):
             return j
-        if not _unverifiable(tok.token) and text[start : start + len(tok.token)] != tok.token:
+        if _unverifiable(tok.token):
+            prev_end = None
+            continue
+        if text[start : start + len(tok.token)] != tok.token:
             return j
+        if prev_end is not None and start != prev_end:
+            return j
+        prev_end = start + len(tok.token)
     return None
 
 
@@ -69,7 +80,10 @@ def align_echo(text: str, tokens: Sequence[EchoedToken], *, server: str = "") ->
         return list(tokens)
     for lead in range(1, min(_MAX_LEADING, len(tokens)) + 1):
         rest = tokens[lead:]
-        shift = sum(len(t.token) for t in tokens[:lead])
+        dropped = "".join(t.token for t in tokens[:lead])
+        if text.startswith(dropped):
+            continue  # the text has these tokens: they are no BOS left out of it
+        shift = len(dropped)
         if rest and _misplaced(text, rest, shift) is None:
             return _shifted(rest, shift)
     for lead in range(min(_MAX_LEADING, len(tokens)) + 1):
