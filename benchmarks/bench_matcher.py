@@ -1,6 +1,7 @@
 """Matcher throughput: responses per second for 20 positions x top-20 x 10 labels,
 logprob-eval's token-path matcher vs the notebook's greedy matcher (tests/notebook_matcher.py)
-on the same inputs. Correct semantics may cost a little; more than 2x slower is a defect.
+on the same inputs. The goal is not speed (an API call takes hundreds of milliseconds) but at
+least 1,000 responses/s on the recorded mix, with the clearest code that reaches it.
 
 Inputs are synthetic responses (seeded) on two alternative mixes, both with answers that list
 labels (one or two tokens each) between separators, so every response has about 9 places where
@@ -97,13 +98,15 @@ def response(rng: random.Random, draw_alt: Callable[[random.Random], str]) -> li
     return out
 
 
-def rate(fn: Callable[[Any], object], data: list[Any]) -> float:
+def rate(
+    fn: Callable[[Any], object], data: list[Any], clock: Callable[[], float] = time.perf_counter
+) -> float:
     best = 0.0
     for _ in range(3):  # best of three: the machine is shared and noisy
-        start = time.perf_counter()
+        start = clock()
         for r in data:
             fn(r)
-        best = max(best, len(data) / (time.perf_counter() - start))
+        best = max(best, len(data) / (clock() - start))
     return best
 
 
@@ -119,7 +122,9 @@ def measure(name: str, data: list[list[dict]]) -> float:
     print(f"  notebook greedy matcher:           {greedy:8.0f} responses/s")
     print(f"  match_labels (dict input, parsed): {ours:8.0f} responses/s")
     print(f"  match_labels (Position records):   {ours_records:8.0f} responses/s")
-    return greedy / ours
+    cpu = rate(lambda r: match_labels(LABELS, r), data, time.process_time)
+    print(f"  match_labels (dict input), per CPU second (others' load aside): {cpu:8.0f}")
+    return greedy / ours, ours
 
 
 def verdict(slower: float) -> str:
@@ -138,11 +143,12 @@ def main() -> None:
         for _ in range(N_RESPONSES)
     ]
     dense = [response(rng, lambda g: g.choice(LABEL_PIECES + FILLER)) for _ in range(N_RESPONSES)]
-    a = measure("recorded mix", recorded)
-    b = measure("label-dense", dense)
+    a, recorded_rate = measure("recorded mix", recorded)
+    b, _ = measure("label-dense", dense)
     print(
         f"RATIO match_labels vs notebook greedy (dict input): recorded mix {verdict(a)}, "
-        f"label-dense {verdict(b)}"
+        f"label-dense {verdict(b)}; recorded mix {recorded_rate:,.0f} responses/s "
+        f"(goal >= 1,000)"
     )
 
 
