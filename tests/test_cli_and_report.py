@@ -150,3 +150,32 @@ def test_report_survives_all_failed_config(tmp_path):
     summary, sweeps = analyze(df)
     run = write_report(tmp_path, df, summary, sweeps)
     assert "all 6 rows failed" in (run / "report.html").read_text()
+
+
+def test_report_counts_truncated_and_sentinel_scores(tmp_path):
+    notes = {"A": "position 0 lists a truncated distribution ... send top_p=1", "B": ""}
+    rows = [
+        dict(
+            example_id=f"e{i}",
+            model="m:x",
+            method="generation",
+            template="t",
+            label_set="n",
+            label=lab,
+            phrase=lab,
+            logprob=-1.0 if lab == "A" else -2.0,
+            status="upper_bound",
+            is_true=lab == "A",
+            n_tokens=1,
+            note=notes[lab] if i else "a log-prob here was a provider sentinel (-9999 ...)",
+        )
+        for i in range(4)
+        for lab in "AB"
+    ]
+    df = to_frame(rows)
+    summary, sweeps = analyze(df)
+    got = summary["configs"]["m:x/generation/t/n"]["notes"]
+    assert "3 score(s) read a truncated distribution" in " ".join(got)
+    assert "2 score(s) met a provider sentinel" in " ".join(got)
+    run = write_report(tmp_path, df, summary, sweeps)
+    assert "send top_p=1" in (run / "report.html").read_text()

@@ -51,4 +51,26 @@ def analyze(
         thresholds[config] = info
     summary["thresholds"] = thresholds
     summary["threshold_policy"] = {"score": score, "bounds": bounds}
+    for config, notes in _server_quirk_notes(real).items():
+        summary["configs"].setdefault(config, {}).setdefault("notes", []).extend(notes)
     return summary, sweeps
+
+
+_QUIRKS = {
+    "top_p=1": "score(s) read a truncated distribution (the server sampled with top_p < 1): "
+    "send top_p=1",
+    "sentinel": "score(s) met a provider sentinel (-9999 or lower), read as no mass",
+}
+
+
+def _server_quirk_notes(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Per config, what the scores' notes say about the server's output (counted)."""
+    if "note" not in df:
+        return {}
+    out: dict[str, list[str]] = {}
+    notes = df["note"].fillna("").astype(str)
+    for marker, text in _QUIRKS.items():
+        hits = df.loc[notes.str.contains(marker, regex=False), "config"].value_counts()
+        for config, n in hits.items():
+            out.setdefault(str(config), []).append(f"{n} {text}")
+    return out
