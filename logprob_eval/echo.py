@@ -113,7 +113,7 @@ def echoed_label_score(
             continue
         if tok.logprob is None:
             why = (
-                "is the first of the text, which has no log-prob without context; put text "
+                "has no log-prob: it is the first of the text (no context); put text "
                 "before the label"
                 if j == 0
                 else "has no log-prob; the server must return prompt log-probs with echo=true"

@@ -50,12 +50,6 @@ def test_recorded_vllm_first_token_has_no_score_and_says_why(httpserver):
             b.teacher_forced("", ["The step"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BOS echo: vLLM (via KServe) echoes '</s>' in tokens/text_offset but not in text, "
-    "shifting every offset; aligning on it is issue 10's conformance work. Remove this marker "
-    "when that lands: the test then passes.",
-)
 def test_recorded_vllm_bos_echo_scores_the_label_tokens(httpserver):
     body = _real("completions_kserve-vllm_1.json")
     httpserver.expect_request("/v1/completions").respond_with_json(body)

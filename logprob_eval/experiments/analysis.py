@@ -68,7 +68,7 @@ def _server_quirk_notes(df: pd.DataFrame) -> dict[str, list[str]]:
     if "note" not in df:
         return {}
     out: dict[str, list[str]] = {}
-    notes = df["note"].fillna("").astype(str)
+    notes = df["note"].map(lambda n: n if isinstance(n, str) else "")  # empty cells read as NaN
     for marker, text in _QUIRKS.items():
         hits = df.loc[notes.str.contains(marker, regex=False), "config"].value_counts()
         for config, n in hits.items():
