@@ -58,8 +58,16 @@ def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
     p.add_argument(
         "--data",
         default="topics",
-        help="dataset CSV/JSONL path, or 'topics' (the shipped one; default)",
+        help="dataset CSV/TSV/JSONL/Parquet path, or 'topics' (the shipped one; default)",
     )
+    p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
+    p.add_argument(
+        "--labels-column",
+        default=None,
+        help="column of the labels (default: the one named labels/label/topics/topic/"
+        "categories/category/classes/class, else the only column besides the text)",
+    )
+    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
     p.add_argument("--sample", type=int, default=None, help="score N texts drawn by --seed")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: 4)")
@@ -144,7 +152,13 @@ def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
     pc = load_prompt_config(args.config) if args.config else None
     templates = [get_template(t, pc.templates if pc else None) for t in args.templates]
     label_sets = [get_label_set(x, pc.label_sets if pc else None) for x in args.label_sets]
-    ds = load_dataset(args.data)
+    ds = load_dataset(
+        args.data,
+        text_column=args.text_column,
+        labels_column=args.labels_column,
+        id_column=args.id_column,
+    )
+    print(f"dataset {ds.source}: {len(ds)} texts, labels from {ds.labels_from}", file=sys.stderr)
     if args.sample is not None:
         if not 1 <= args.sample <= len(ds):
             raise DatasetError(

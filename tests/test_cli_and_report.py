@@ -150,3 +150,43 @@ def test_report_survives_all_failed_config(tmp_path):
     summary, sweeps = analyze(df)
     run = write_report(tmp_path, df, summary, sweeps)
     assert "all 6 rows failed" in (run / "report.html").read_text()
+
+
+def test_score_reads_the_notebooks_file_unchanged(fake_server, tmp_path, capsys):
+    data = tmp_path / "synthetic_dataset.csv"
+    topics = [["Sports", "Health"], ["Politics"], ["Art", "History"]]
+    texts = ["A goal, then a sprain.", "Ballots were counted.", "Old frescoes restored."]
+    pd.DataFrame({"text": texts, "topics": topics}).to_csv(data)  # as the notebook saves it
+    out = tmp_path / "s.csv"
+    argv = ["score", "--model", f"openai-compatible:fake@{fake_server}", "--data", str(data)]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"dataset {data}: 3 texts, labels from column 'topics' (a label column name)" in err
+    df = pd.read_csv(out)
+    truth = df[df["is_true"]].groupby("example_id")["label"].apply(sorted).to_dict()
+    assert truth == {1: ["Health", "Sports"], 2: ["Politics"], 3: ["Art", "History"]}
+
+
+def test_score_takes_the_column_options(fake_server, tmp_path, capsys):
+    data = tmp_path / "d.tsv"
+    data.write_text("key\tsentence\tkind\tnote\nk1\tA goal.\tsports\tx\n", encoding="utf-8")
+    argv = ["score", "--model", f"openai-compatible:fake@{fake_server}", "--data", str(data)]
+    assert main([*argv, "--out", str(tmp_path / "s.csv"), "--no-progress"]) == 2
+    assert "has no column 'text'" in capsys.readouterr().err
+    argv += ["--text-column", "sentence", "--id-column", "key"]
+    assert main([*argv, "--out", str(tmp_path / "s.csv"), "--no-progress"]) == 2
+    assert "several could hold the labels: 'kind', 'note'" in capsys.readouterr().err
+    rc = main(
+        [
+            *argv,
+            "--labels-column",
+            "kind",
+            "--out",
+            str(tmp_path / "s.csv"),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    df = pd.read_csv(tmp_path / "s.csv")
+    assert set(df["example_id"]) == {"k1"}
+    assert df.loc[df["is_true"], "label"].tolist() == ["Sports"]

@@ -203,3 +203,38 @@ def test_recording_under_two_workers_writes_complete_cassettes(suite):
         data = json.loads(f.read_text())  # valid JSON, not interleaved
         assert len(data["interactions"]) == 8 + 3  # the sample plus the content-free inputs
     suite.runpytest_subprocess("-m", "not openai").assert_outcomes(passed=4, deselected=1)
+
+
+NOTEBOOK_TEXTS = ["A goal in extra time.", 'Votes, "ballots" and a vaccine', "Old ruins"]
+NOTEBOOK_TOPICS = [["Sports"], ["Politics", "Health"], ["History"]]
+DATASET_TEST = f"""
+def test_ranking(llm_case, llm_scores, llm_dataset):
+    assert [ex.text for ex in llm_dataset] == {NOTEBOOK_TEXTS!r}
+    assert [list(ex.labels) for ex in llm_dataset] == {NOTEBOOK_TOPICS!r}
+    df = llm_scores(llm_case)
+    assert set(df["example_id"]) >= {{ex.id for ex in llm_dataset}}
+"""
+
+
+@pytest.mark.parametrize("layout", ["notebook", "own-columns"])
+def test_dataset_path_reads_files_as_users_have_them(pytester, fake_url, layout):
+    import pandas as pd
+
+    if layout == "notebook":  # the notebook's synthetic_dataset.csv, written by pandas
+        frame = pd.DataFrame({"text": NOTEBOOK_TEXTS, "topics": NOTEBOOK_TOPICS})
+        frame.to_csv(pytester.path / "data.csv")
+        keys = ""
+    else:
+        frame = pd.DataFrame(
+            {"key": ["a", "b", "c"], "sentence": NOTEBOOK_TEXTS, "y": NOTEBOOK_TOPICS, "z": 1}
+        )
+        frame.to_csv(pytester.path / "data.csv", index=False)
+        keys = 'text_column = "sentence"\nlabels_column = "y"\nid_column = "key"\n'
+    pytester.makefile(
+        ".toml",
+        evals=f'[dataset]\npath = "data.csv"\n{keys}\n[[models]]\n'
+        f'spec = "openai-compatible:fake@{fake_url}"\nmethods = ["exact"]\n',
+    )
+    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
+    pytester.makepyfile(test_evals=DATASET_TEST)
+    pytester.runpytest_subprocess("--record-mode=once").assert_outcomes(passed=1)
