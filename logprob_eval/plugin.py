@@ -28,6 +28,7 @@ MARKERS = {
 }
 _MARKER_OF = {"openai-responses": "openai"}  # providers marked by another provider's name
 _ROWS_KEY = "logprob_eval_rows"
+_ANALYSES_KEY = "logprob_eval_analyses"
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
 
 
@@ -283,6 +284,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 
 
 @pytest.fixture
+def llm_metrics(llm_scores: Any, llm_runner: Any) -> Callable[[Any], Any]:
+    """``llm_metrics(case)`` -> its ranking metrics, threshold sweep and transfer, computed
+    once per process and shown as they are in the run's report (skips like ``llm_scores``)."""
+
+    def get(case: Any) -> Any:
+        llm_scores(case)
+        return llm_runner.analysis(case)
+
+    return get
+
+
+@pytest.fixture
 def update_baselines(request: pytest.FixtureRequest) -> bool:
     """True when ``--update-baselines`` asks to rewrite the stored baselines."""
     return bool(request.config.getoption("--update-baselines"))
@@ -296,12 +309,20 @@ def _rows_of_this_process(config: pytest.Config) -> list[dict[str, Any]]:
     return [r.as_dict() for r in runner.all_rows()] if runner is not None else []
 
 
+def _analyses_of_this_process(config: pytest.Config) -> str:
+    """Per-case analyses as JSON, in every process alike (so serial equals -n N)."""
+    runner = _state(config).get("runner")
+    found = runner.all_analyses() if runner is not None else {}
+    return json.dumps({c: a.as_json() for c, a in found.items()})
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand the rows to the controller
         workeroutput[_ROWS_KEY] = json.dumps(_rows_of_this_process(config))
+        workeroutput[_ANALYSES_KEY] = _analyses_of_this_process(config)
         return
     state = _state(config)
     rows = _rows_of_this_process(config) + state.pop("worker_rows", [])
@@ -311,14 +332,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
     state["interrupted"] = interrupted
-    state["report"] = write_run_report(rows, _report_dir(config), interrupted=interrupted)
+    analyses = [_analyses_of_this_process(config), *state.pop("worker_analyses", [])]
+    state["report"] = write_run_report(
+        rows,
+        _report_dir(config),
+        interrupted=interrupted,
+        analyses=[json.loads(a) for a in analyses],
+        options=state["runner"].analysis_options() if "runner" in state else None,
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    data = getattr(node, "workeroutput", {}).get(_ROWS_KEY)
-    if data:
-        _state(node.config).setdefault("worker_rows", []).extend(json.loads(data))
+    output = getattr(node, "workeroutput", {})
+    if output.get(_ROWS_KEY):
+        _state(node.config).setdefault("worker_rows", []).extend(json.loads(output[_ROWS_KEY]))
+    if output.get(_ANALYSES_KEY):
+        _state(node.config).setdefault("worker_analyses", []).append(output[_ANALYSES_KEY])
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..experiments.analysis import analyze
+from ..experiments.analysis import ConfigAnalysis, analyze
 from ..experiments.table import to_frame
 from ..report import write_report
 
@@ -14,10 +14,19 @@ __all__ = ["write_run_report"]
 
 
 def write_run_report(
-    rows: Sequence[dict[str, Any]], out_dir: str | Path, *, interrupted: bool = False
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    *,
+    interrupted: bool = False,
+    analyses: Sequence[Mapping[str, Any]] = (),
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[Path, list[tuple[str, dict[str, Any]]]]:
     """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows).
-    An ``interrupted`` run is marked so and does not move ``latest``."""
+    An ``interrupted`` run is marked so and does not move ``latest``.
+
+    ``analyses``: per-case analyses already computed by the processes that ran the tests
+    (JSON from :meth:`ConfigAnalysis.as_json`, one mapping per process); only the configs
+    none of them analysed are computed here. ``options``: the suite's analysis options."""
     seen: set[tuple[Any, ...]] = set()
     unique = []
     for r in rows:
@@ -37,7 +46,11 @@ def write_run_report(
         )
     )
     df = to_frame(unique)
-    summary, sweeps = analyze(df)
+    computed: dict[str, ConfigAnalysis] = {}
+    for found in analyses:
+        for config, data in sorted(found.items()):
+            computed.setdefault(config, ConfigAnalysis.from_json(data))
+    summary, sweeps = analyze(df, computed=computed, **dict(options or {}))
     run = write_report(
         out_dir, df, summary, sweeps, run_id=None, title="pytest evals", interrupted=interrupted
     )

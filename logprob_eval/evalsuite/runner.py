@@ -37,6 +37,7 @@ from ..backends import get_backend
 from ..backends.base import Backend
 from ..datasets import Dataset
 from ..errors import BackendError, LogprobEvalError
+from ..experiments.analysis import ConfigAnalysis, analyze_config
 from ..experiments.stability import content_free_examples
 from ..records import LabelScore
 from ..scoring import RetryPolicy, ScoreRow, make_jobs, score_jobs
@@ -127,6 +128,7 @@ class SuiteRunner:
         self.record_mode = record_mode
         self._scores: dict[str, list[ScoreRow]] = {}
         self._frames: dict[str, Any] = {}
+        self._analyses: dict[str, ConfigAnalysis] = {}
         self._dataset: Dataset | None = None
         self._server: Any = None
         self._server_error: LogprobEvalError | None = None
@@ -337,6 +339,31 @@ class SuiteRunner:
 
             self._frames[case.id] = to_frame(self.scores(case))
         return self._frames[case.id]
+
+    def analysis_options(self) -> dict[str, Any]:
+        """The options every per-case analysis of this suite uses (from its config)."""
+        ds = self.config.dataset
+        return {
+            "k": int(self.config.expect("ranking", "k", 3)),
+            "dev_fraction": float(ds.get("dev_fraction", 0.5)),
+            "seed": int(ds.get("seed", 0)),
+        }
+
+    def analysis(self, case: Case) -> ConfigAnalysis:
+        """Ranking metrics, threshold sweep and transfer of a case, computed once per
+        process: the tests assert on them and the run's report shows the same objects."""
+        if case.id not in self._analyses:
+            from ..experiments.transforms import split_content_free
+
+            real, _ = split_content_free(self.frame(case))
+            self._analyses[case.id] = analyze_config(
+                real, case.config, **self.analysis_options()
+            )
+        return self._analyses[case.id]
+
+    def all_analyses(self) -> dict[str, ConfigAnalysis]:
+        """Every analysis computed in this process, by config."""
+        return {a.ranking.config: a for a in self._analyses.values()}
 
     def teacher_forced(
         self, case: Case, name: str, requests: Sequence[tuple[str, Sequence[str]]]
