@@ -72,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    _state(config)["outcomes"] = _Outcomes()
+    config.pluginmanager.register(_state(config)["outcomes"], "logprob_eval_outcomes")
     if _suite_requested(config):
         _validate(config)
 
@@ -302,6 +304,49 @@ def update_baselines(request: pytest.FixtureRequest) -> bool:
 
 
 # -- the run's report -------------------------------------------------------------------------
+_CASE_PARAMS = ("llm_case", "llm_template_group", "llm_label_group", "llm_method_pair")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Tag each report of a suite test with its case and, on failure, what failed (plain
+    attributes: xdist carries them to the controller)."""
+    report = yield
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if any(p in params for p in _CASE_PARAMS):
+        case = params.get("llm_case")
+        report.llm_case = {
+            "case": item.callspec.id,  # type: ignore[attr-defined]
+            "config": case.config if case is not None else None,
+            "test": getattr(item, "originalname", item.name),
+        }
+        if call.excinfo is not None and report.failed:
+            report.llm_failures = getattr(call.excinfo.value, "failures", None)
+            report.llm_message = str(call.excinfo.value)[:2000]
+    return report
+
+
+class _Outcomes:
+    """Collects every suite test's outcome (the controller sees the workers' reports too)."""
+
+    def __init__(self) -> None:
+        self.by_node: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        tag = getattr(report, "llm_case", None)
+        if tag is None or (report.when != "call" and report.passed):
+            return
+        outcome = {**tag, "outcome": report.outcome, "failures": None, "message": ""}
+        if report.failed:
+            outcome["failures"] = getattr(report, "llm_failures", None)
+            outcome["message"] = getattr(report, "llm_message", "") or report.longreprtext
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            outcome["message"] = str(report.longrepr[2])
+        if self.by_node.get(report.nodeid, {}).get("outcome") != "failed":
+            self.by_node[report.nodeid] = outcome
+
+    def sorted(self) -> list[dict[str, Any]]:
+        return [self.by_node[k] for k in sorted(self.by_node)]
 
 
 def _rows_of_this_process(config: pytest.Config) -> list[dict[str, Any]]:
@@ -329,16 +374,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not rows or config.getoption("--llm-no-report"):
         return
     from .evalsuite.reporting import write_run_report
+    from .evalsuite.runner import analysis_options
 
     interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
     state["interrupted"] = interrupted
     analyses = [_analyses_of_this_process(config), *state.pop("worker_analyses", [])]
+    suite = _eval_config(config)
     state["report"] = write_run_report(
         rows,
         _report_dir(config),
         interrupted=interrupted,
         analyses=[json.loads(a) for a in analyses],
-        options=state["runner"].analysis_options() if "runner" in state else None,
+        options=analysis_options(suite),
+        outcomes=state["outcomes"].sorted(),
+        texts={ex.id: ex.text for ex in suite.load_dataset(config.rootpath)},
     )
 
 
@@ -355,7 +404,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = _state(config).get("report")
     if not report:
         return
-    run_dir, table = report
+    run_dir, table, failing = report
     tr = terminalreporter
     tr.section("logprob-eval")
     header = f"{'case':<52} {'top1':>6} {'MRR':>6} {'AUC':>6} {'bestF1':>7} {'AP':>6}"
@@ -371,3 +420,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr.write_line(f"report: {run_dir / 'report.html'}")
     if _state(config).get("interrupted"):
         tr.write_line("the run was interrupted: the report is marked so; reports/latest not moved")
+    for case in failing:
+        tr.write_line(f"  failed: {run_dir / 'report.html'}#case-{case}")

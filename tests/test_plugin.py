@@ -4,6 +4,7 @@ server (``helpers.fake_echo_completions``: hand-written, deterministic, not a mo
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from werkzeug import Request, Response
@@ -161,6 +162,13 @@ def test_parallel_run_matches_serial(suite):
     par.assert_outcomes(passed=4)
     parallel = json.loads((suite.path / "reports" / "latest" / "metrics.json").read_text())
     assert parallel == serial  # the whole report's metrics, bit for bit
+    pages = []
+    for _ in range(2):  # a serial replay, then the -n 2 one again: the pages are the same
+        html = (suite.path / "reports" / "latest" / "report.html").read_text()
+        pages.append(re.sub(r"generated [0-9: -]+\.", "", html))
+        suite.runpytest_subprocess("-m", "not openai").assert_outcomes(passed=4, deselected=1)
+    assert pages[0] == pages[1]
+    assert "PASS" in pages[0]
 
 
 def test_broken_config_fails_collection_with_a_clear_message(pytester):

@@ -20,9 +20,11 @@ def write_run_report(
     interrupted: bool = False,
     analyses: Sequence[Mapping[str, Any]] = (),
     options: Mapping[str, Any] | None = None,
-) -> tuple[Path, list[tuple[str, dict[str, Any]]]]:
-    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows).
-    An ``interrupted`` run is marked so and does not move ``latest``.
+    outcomes: Sequence[Mapping[str, Any]] = (),
+    texts: Mapping[str, str] | None = None,
+) -> tuple[Path, list[tuple[str, dict[str, Any]]], list[str]]:
+    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows,
+    failing case ids).
 
     ``analyses``: per-case analyses already computed by the processes that ran the tests
     (JSON from :meth:`ConfigAnalysis.as_json`, one mapping per process); only the configs
@@ -51,9 +53,25 @@ def write_run_report(
         for config, data in sorted(found.items()):
             computed.setdefault(config, ConfigAnalysis.from_json(data))
     summary, sweeps = analyze(df, computed=computed, **dict(options or {}))
-    run = write_report(
-        out_dir, df, summary, sweeps, run_id=None, title="pytest evals", interrupted=interrupted
+    # -- issue 12: verdicts, worst texts, threshold panels of the failing cases only ----------
+    failing = sorted({str(o["case"]) for o in outcomes if o["outcome"] == "failed"})
+    failing_configs = sorted(
+        {str(o["config"]) for o in outcomes if o["outcome"] == "failed" and o.get("config")}
     )
+    summary["outcomes"] = list(outcomes)
+    run = write_report(
+        out_dir,
+        df,
+        summary,
+        sweeps,
+        run_id=None,
+        title="pytest evals",
+        outcomes=outcomes,
+        texts=texts,
+        threshold_configs=failing_configs,
+        interrupted=interrupted,
+    )
+    # -- end issue 12 -------------------------------------------------------------------------
     table = []
     configs = df.drop_duplicates("config").set_index("config")
     for cfg, m in sorted(summary["configs"].items()):
@@ -62,4 +80,4 @@ def write_run_report(
         model = str(row["model"]).split("@")[0]
         name = f"{model} {row['method']} {row['template']} {row['label_set']}"
         table.append((name, {**m, **t}))
-    return run, table
+    return run, table, failing

@@ -109,6 +109,15 @@ def _causes(rows: Sequence[ScoreRow]) -> str:
     return "; ".join(f"{msg} (x{n})" if n > 1 else msg for msg, n in counts.most_common(3))
 
 
+def analysis_options(config: EvalConfig) -> dict[str, Any]:
+    """The options every per-case analysis of a suite uses (from its config)."""
+    return {
+        "k": int(config.expect("ranking", "k", 3)),
+        "dev_fraction": float(config.dataset.get("dev_fraction", 0.5)),
+        "seed": int(config.dataset.get("seed", 0)),
+    }
+
+
 class SuiteRunner:
     """Scores cases once per process; keeps every row for the run's report."""
 
@@ -340,15 +349,6 @@ class SuiteRunner:
             self._frames[case.id] = to_frame(self.scores(case))
         return self._frames[case.id]
 
-    def analysis_options(self) -> dict[str, Any]:
-        """The options every per-case analysis of this suite uses (from its config)."""
-        ds = self.config.dataset
-        return {
-            "k": int(self.config.expect("ranking", "k", 3)),
-            "dev_fraction": float(ds.get("dev_fraction", 0.5)),
-            "seed": int(ds.get("seed", 0)),
-        }
-
     def analysis(self, case: Case) -> ConfigAnalysis:
         """Ranking metrics, threshold sweep and transfer of a case, computed once per
         process: the tests assert on them and the run's report shows the same objects."""
@@ -357,7 +357,7 @@ class SuiteRunner:
 
             real, _ = split_content_free(self.frame(case))
             self._analyses[case.id] = analyze_config(
-                real, case.config, **self.analysis_options()
+                real, case.config, **analysis_options(self.config)
             )
         return self._analyses[case.id]
 
