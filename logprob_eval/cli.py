@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LogprobEvalError
+from .retention import keep_count
 
 __all__ = ["build_parser", "main"]
 
@@ -249,7 +250,7 @@ def _report(df: Any, args: argparse.Namespace, title: str) -> Path:
 
     summary, sweeps = analyze(df, bounds=args.bounds, score=args.score)
     try:
-        run = write_report(args.out, df, summary, sweeps, title=title)
+        run = write_report(args.out, df, summary, sweeps, title=title, keep=args.keep_reports)
     except OSError as exc:  # the scores survive: write them where we can
         raise saved_elsewhere(
             lambda p: df.to_csv(p, index=False), exc, f"the report to {args.out}", "scores.csv"
@@ -347,6 +348,14 @@ def _add_analysis(p: argparse.ArgumentParser) -> None:
         help="how upper-bound scores enter the threshold sweep: optimistic lets a "
         "bound pass thresholds at or below it, pessimistic never (default: "
         "optimistic)",
+    )
+    p.add_argument(
+        "--keep-reports",
+        type=keep_count,
+        default=10,
+        metavar="N",
+        help="keep the newest N run folders under OUT, 0 keeps all (default: 10); only "
+        "folders logprob-eval created are ever deleted",
     )
     p.add_argument(
         "--score",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ def _state(config: pytest.Config) -> dict[str, Any]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from .retention import keep_count  # small and pytest-free
+
     group = parser.getgroup("logprob-eval", "LLM label log-prob evaluation")
     group.addoption(
         "--llm-config",
@@ -64,6 +67,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-no-report", action="store_true", default=False, help="do not write a report"
+    )
+    group.addoption(
+        "--llm-keep-reports",
+        type=keep_count,
+        default=10,
+        metavar="N",
+        help="keep the newest N run folders in the report dir, 0 keeps all (default: 10); "
+        "only folders logprob-eval created are ever deleted",
     )
     parser.addini("llm_config", "eval suite config file", default="evals/evals.toml")
     parser.addini("llm_cassette_dir", "cassette directory", default="cassettes")
@@ -376,6 +387,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from .evalsuite.reporting import write_run_report
     from .evalsuite.runner import analysis_options
 
+    started = time.perf_counter()
     interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
     state["interrupted"] = interrupted
     analyses = [_analyses_of_this_process(config), *state.pop("worker_analyses", [])]
@@ -388,7 +400,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         options=analysis_options(suite),
         outcomes=state["outcomes"].sorted(),
         texts={ex.id: ex.text for ex in suite.load_dataset(config.rootpath)},
+        keep=config.getoption("--llm-keep-reports"),
     )
+    state["report_seconds"] = time.perf_counter() - started
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -417,7 +431,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{name[:52]:<52} "
             + " ".join(f"{v:>{w}.3f}" for v, w in zip(vals, (6, 6, 6, 7, 6), strict=True))
         )
-    tr.write_line(f"report: {run_dir / 'report.html'}")
+    seconds = _state(config).get("report_seconds", math.nan)
+    tr.write_line(f"report: {run_dir / 'report.html'} (written in {seconds:.1f} s)")
     if _state(config).get("interrupted"):
         tr.write_line("the run was interrupted: the report is marked so; reports/latest not moved")
     for case in failing:

@@ -19,6 +19,7 @@ from .experiments.thresholds import ThresholdSweep
 from .experiments.transforms import split_content_free
 from .redact import redact
 from .report_html import render_report
+from .retention import DEFAULT_KEEP, mark_run, prune_runs
 
 __all__ = ["new_run_id", "write_report"]
 
@@ -187,6 +188,7 @@ def write_report(
     outcomes: Sequence[Mapping[str, Any]] = (),
     texts: Mapping[str, str] | None = None,
     threshold_configs: Sequence[str] | None = None,
+    keep: int = DEFAULT_KEEP,
 ) -> Path:
     """Write the run directory and update ``<out_dir>/latest``; returns the run directory.
 
@@ -196,12 +198,14 @@ def write_report(
 
     ``outcomes`` (one per test) give the verdict table; ``texts`` (by example id) the worst
     texts' wording. ``threshold_configs``: the configs whose F1-vs-threshold panels are drawn
-    (default: the first ones, up to 12; the suite passes its failing cases)."""
+    (default: the first ones, up to 12; the suite passes its failing cases). Then only the
+    newest ``keep`` run folders stay (0 keeps all; see :mod:`logprob_eval.retention`)."""
     if interrupted:
         summary = {**summary, "interrupted": True}
     root = Path(out_dir)
     run = root / (run_id or new_run_id())
     run.mkdir(parents=True, exist_ok=True)
+    mark_run(run)
     df.to_csv(run / "scores.csv", index=False)
     (run / "metrics.json").write_text(redact(json.dumps(_jsonable(summary), indent=2)))
     real, _ = split_content_free(df)
@@ -235,4 +239,5 @@ def write_report(
         tmp.replace(latest)
     except OSError:
         (root / "LATEST").write_text(run.name + "\n")
+    prune_runs(root, keep, current=run)
     return run

@@ -145,11 +145,20 @@ def test_record_replay_stale_and_rerecord(suite, httpserver):
 
 def test_report_and_summary(suite):
     suite.runpytest_subprocess("--record-mode=once", "-m", "not openai")
-    result = suite.runpytest_subprocess("-m", "not openai", "--junitxml=junit.xml")
+    (suite.path / "reports" / "mine").mkdir()  # not the tool's: retention leaves it alone
+    result = suite.runpytest_subprocess(
+        "-m", "not openai", "--junitxml=junit.xml", "--llm-keep-reports", "1"
+    )
     result.stdout.fnmatch_lines(
-        ["*logprob-eval*", "*openai-compatible:fake*exact simple normal*", "report: *report.html"]
+        [
+            "*logprob-eval*",
+            "*openai-compatible:fake*exact simple normal*",
+            "report: *report.html (written in *s)",
+        ]
     )
     latest = suite.path / "reports" / "latest"
+    kept = sorted(p.name for p in (suite.path / "reports").iterdir() if not p.is_symlink())
+    assert kept == sorted(["mine", latest.resolve().name])  # the first run was pruned
     metrics = json.loads((latest / "metrics.json").read_text())
     assert len(metrics["configs"]) == 4
     assert (suite.path / "junit.xml").read_text().count("<testcase") == 4

@@ -9,6 +9,7 @@ from typing import Any
 from ..experiments.analysis import ConfigAnalysis, analyze
 from ..experiments.table import to_frame
 from ..report import write_report
+from ..retention import DEFAULT_KEEP
 
 __all__ = ["write_run_report"]
 
@@ -22,6 +23,7 @@ def write_run_report(
     options: Mapping[str, Any] | None = None,
     outcomes: Sequence[Mapping[str, Any]] = (),
     texts: Mapping[str, str] | None = None,
+    keep: int = DEFAULT_KEEP,
 ) -> tuple[Path, list[tuple[str, dict[str, Any]]], list[str]]:
     """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows,
     failing case ids).
@@ -70,6 +72,7 @@ def write_run_report(
         texts=texts,
         threshold_configs=failing_configs,
         interrupted=interrupted,
+        keep=keep,
     )
     # -- end issue 12 -------------------------------------------------------------------------
     table = []
