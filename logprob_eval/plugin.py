@@ -326,9 +326,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     params = getattr(getattr(item, "callspec", None), "params", {})
     if any(p in params for p in _CASE_PARAMS):
         case = params.get("llm_case")
+        first = case or next(
+            (g[0] for p in _CASE_PARAMS[1:] if (g := params.get(p)) is not None), None
+        )
         report.llm_case = {
             "case": item.callspec.id,  # type: ignore[attr-defined]
             "config": case.config if case is not None else None,
+            "model": first.model.spec.split("@")[0] if first is not None else "",
             "test": getattr(item, "originalname", item.name),
         }
         if call.excinfo is not None and report.failed:
@@ -416,11 +420,15 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     report = _state(config).get("report")
-    if not report:
+    outcomes = _state(config)["outcomes"].sorted()
+    if not report and not outcomes:
         return
-    run_dir, table, failing = report
     tr = terminalreporter
     tr.section("logprob-eval")
+    if not report:
+        _skips_once(tr, outcomes)
+        return
+    run_dir, table, failing = report
     header = f"{'case':<52} {'top1':>6} {'MRR':>6} {'AUC':>6} {'bestF1':>7} {'AP':>6}"
     tr.write_line(header)
     for name, m in table:
@@ -437,3 +445,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line("the run was interrupted: the report is marked so; reports/latest not moved")
     for case in failing:
         tr.write_line(f"  failed: {run_dir / 'report.html'}#case-{case}")
+    _skips_once(tr, outcomes)
+
+
+def _skips_once(tr: Any, outcomes: list[dict[str, Any]]) -> None:
+    """One line for every skipped suite test, by model (not one line per reason)."""
+    skipped = [o for o in outcomes if o["outcome"] == "skipped"]
+    if not skipped:
+        return
+    by_model: dict[str, set[str]] = {}
+    for o in skipped:
+        by_model.setdefault(o["model"] or "?", set()).add(o["case"])
+    models = ", ".join(
+        f"{m} ({len(c)} case{'' if len(c) == 1 else 's'})" for m, c in sorted(by_model.items())
+    )
+    tr.write_line(
+        f"skipped {len(skipped)} tests: {models}; `pytest -rs` shows each reason "
+        "(for a missing recording: the command that records it)"
+    )

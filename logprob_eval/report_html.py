@@ -43,7 +43,7 @@ _STYLE = (
     "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
     ".fail{color:#b00020;font-weight:bold}.pass{color:#0a7d28}.skip{color:#777}"
     "tr:target{outline:3px solid #f0a000}.rank td,.verdict td{text-align:left}"
-    ".true{font-weight:bold}"
+    ".true{font-weight:bold}.verdict>tbody>tr>td:first-child{white-space:nowrap}"
     "details{margin:1em 0}summary{cursor:pointer;font-weight:bold}"
 )
 

@@ -100,6 +100,11 @@ def test_readable_ids_and_skips_without_cassettes(suite):
     ids = result.stdout.str()
     assert "test_ranking[openai-compatible-fake-exact-simple-normal]" in ids
     assert "test_ranking[openai-gpt-4.1-mini-generation-simple-normal]" in ids
+    quiet = suite.runpytest_subprocess()  # the default: skips summed up in one line
+    quiet.stdout.fnmatch_lines(
+        ["skipped 5 tests: openai-compatible:fake (4 cases), openai:gpt-4.1-mini (1 case);*"]
+    )
+    assert "no cassette for" not in quiet.stdout.str()
     result = suite.runpytest_subprocess("-rs")
     result.assert_outcomes(skipped=5)
     result.stdout.fnmatch_lines(
