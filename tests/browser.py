@@ -46,20 +46,23 @@ class Chromium:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        port_file = user_data_dir / "DevToolsActivePort"
-        deadline = time.monotonic() + timeout
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"{executable} did not start its DevTools endpoint")
-            time.sleep(0.05)
-        port = port_file.read_text().split()[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-            targets = json.loads(r.read())
-        page = next(t for t in targets if t["type"] == "page")
-        self.ws = websocket.create_connection(
-            page["webSocketDebuggerUrl"], timeout=timeout, suppress_origin=True
-        )
+        try:  # never leave a browser behind, whatever fails while connecting
+            port_file = user_data_dir / "DevToolsActivePort"
+            deadline = time.monotonic() + timeout
+            while not (port_file.is_file() and port_file.read_text().strip()):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{executable} did not start its DevTools endpoint")
+                time.sleep(0.05)
+            port = port_file.read_text().split()[0]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+                targets = json.loads(r.read())
+            page = next(t for t in targets if t["type"] == "page")
+            self.ws = websocket.create_connection(
+                page["webSocketDebuggerUrl"], timeout=timeout, suppress_origin=True
+            )
+        except BaseException:
+            self.close()
+            raise
         self._ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
 
