@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .experiments.metrics import agreement_matrix
 from .experiments.thresholds import ThresholdSweep
 from .experiments.transforms import split_content_free
 from .redact import redact
@@ -77,47 +76,6 @@ def plot_true_distributions(df: pd.DataFrame, by: str, path: Path) -> Path | Non
     ax.set_ylabel("log P(true label)  (nats)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_template_agreement(df: pd.DataFrame, path: Path) -> Path | None:
-    configs = df.drop_duplicates("config")
-    groups = [
-        (key, grp)
-        for key, grp in configs.groupby(["model", "method", "label_set"])
-        if grp["template"].nunique() > 1
-    ][:6]
-    if not groups:
-        return None
-    plt = _plt()
-    cols = min(3, len(groups))
-    rows = math.ceil(len(groups) / cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(6.0 * cols, 5.6 * rows), squeeze=False, layout="constrained"
-    )
-    im = None
-    for ax, ((model, method, ls), grp) in zip(axes.flat, groups, strict=False):
-        grp = grp.sort_values("template")
-        mat = agreement_matrix(df, list(grp["config"]))
-        names = list(grp["template"])
-        im = ax.imshow(mat.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu")
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-        ax.set_yticks(range(len(names)), names)
-        size = 8 if len(names) <= 5 else 6.5
-        for i in range(len(names)):
-            for j in range(len(names)):
-                v = mat.iat[i, j]
-                # n/a: every text tied all labels in one of the two configs
-                color = "grey" if math.isnan(v) else ("white" if abs(v) > 0.6 else "black")
-                label = "n/a" if math.isnan(v) else f"{v:.2f}"
-                ax.text(j, i, label, ha="center", va="center", fontsize=size, color=color)
-        ax.set_title(f"{_short(model)} / {method} / {ls}", fontsize=9)
-    for ax in list(axes.flat)[len(groups) :]:
-        ax.axis("off")
-    fig.colorbar(im, ax=axes, label="mean per-text Kendall tau", shrink=0.8)
-    fig.suptitle("Rank agreement across prompt templates")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -215,7 +173,6 @@ def write_report(
             plot_true_distributions(real, "model", run / "true_scores_by_model.png"),
             plot_true_distributions(real, "template", run / "true_scores_by_template.png"),
             plot_true_distributions(real, "label_set", run / "true_scores_by_label_set.png"),
-            plot_template_agreement(real, run / "rank_agreement_templates.png"),
             plot_thresholds(
                 [s for s in sweeps if threshold_configs is None or s.config in threshold_configs],
                 run / "thresholds.png",

@@ -6,7 +6,8 @@
 2. a config x metric heatmap;
 3. for each failing or changed case, its worst texts with their full label rankings;
 4. the texts that flipped against the baseline (where the run carries them);
-5. then the plots and the detailed tables.
+5. then the rank agreement across templates (HTML matrices: no figure to draw), the plots
+   and the detailed tables.
 
 Self-contained: inline CSS, no script, images by relative path, nothing from the network,
 so the page works from ``file://``. Pure rendering: every number comes from its inputs.
@@ -177,6 +178,49 @@ def _heatmap_section(summary: Mapping[str, Any], short: Any) -> str:
     )
 
 
+def _tau_color(v: Any) -> str:
+    """Blue for agreeing rankings (tau 1), white at 0, red for reversed ones (-1)."""
+    if not isinstance(v, float | int) or math.isnan(float(v)):
+        return "background:#eee"
+    x = min(max(float(v), -1.0), 1.0)
+    hue = 215 if x >= 0 else 0
+    return f"background:hsl({hue},70%,{round(97 - 30 * abs(x))}%)"
+
+
+def _agreement_section(summary: Mapping[str, Any], short: Any) -> str:
+    """Mean per-text Kendall tau between the templates of each (model, method, label set):
+    one matrix per group, from the pairs in ``summary["agreement"]["template"]``."""
+    groups: dict[tuple[str, ...], dict[tuple[str, str], float]] = {}
+    for p in summary.get("agreement", {}).get("template", []):
+        a, b = str(p["a"]).rsplit("/", 2), str(p["b"]).rsplit("/", 2)
+        key = (a[0], a[2])  # model/method, label set
+        tau = math.nan if p["kendall_tau"] is None else float(p["kendall_tau"])
+        groups.setdefault(key, {})[(a[1], b[1])] = tau
+    if not groups:
+        return ""
+    parts = [
+        "<h2 id='agreement'>Rank agreement across templates</h2><p>Mean per-text Kendall "
+        "tau of the label rankings between two templates (1: same order; n/a: every text "
+        "tied all labels in one of them).</p>"
+    ]
+    for (model_method, label_set), taus in sorted(groups.items()):
+        names = sorted({t for pair in taus for t in pair})
+        head = "".join(f"<th>{_esc(n)}</th>" for n in names)
+        rows = []
+        for x in names:
+            cells = []
+            for y in names:
+                v = 1.0 if x == y else taus.get((x, y), taus.get((y, x), math.nan))
+                cells.append(f"<td style='{_tau_color(v)}'>{_num(v)}</td>")
+            rows.append(f"<tr><td>{_esc(x)}</td>{''.join(cells)}</tr>")
+        parts.append(
+            f"<h3>{_esc(short(model_method))} / {_esc(label_set)}</h3>"
+            f"<table class='agreement'><thead><tr><th></th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )
+    return "".join(parts)
+
+
 def _ranking_cell(part: pd.DataFrame) -> str:
     """A text's labels best first: label, score, status; true labels in bold."""
     items = []
@@ -342,6 +386,7 @@ def render_report(
         _heatmap_section(summary, short),
         _worst_section(failing, summary, df, texts or {}),
         _flips_section(summary),
+        _agreement_section(summary, short),
         "<h2 id='plots'>Plots</h2>",
         *(f"<p><img src='{_esc(p.name)}' alt='{_esc(p.stem)}'></p>" for p in images),
         _details_section(summary, short),

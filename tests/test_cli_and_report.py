@@ -99,7 +99,6 @@ def test_stability_command_writes_every_artifact(fake_server, tmp_path):
         "metrics.json",
         "report.html",
         "true_scores_by_template.png",
-        "rank_agreement_templates.png",
         "thresholds.png",
         "pr_curves.png",
     } <= names
