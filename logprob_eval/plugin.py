@@ -30,6 +30,7 @@ MARKERS = {
 _MARKER_OF = {"openai-responses": "openai"}  # providers marked by another provider's name
 _ROWS_KEY = "logprob_eval_rows"
 _ANALYSES_KEY = "logprob_eval_analyses"
+_SHARE_KEY = "logprob_eval_share_dir"
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
 
 
@@ -253,6 +254,7 @@ def llm_runner(request: pytest.FixtureRequest, llm_config: Any) -> Iterator[Any]
         cassette_dir=request.config.getini("llm_cassette_dir"),
         record_mode=mode,
         root=request.config.rootpath,
+        share_dir=getattr(request.config, "workerinput", {}).get(_SHARE_KEY),
     )
     _state(request.config)["runner"] = runner
     yield runner
@@ -385,6 +387,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workeroutput[_ANALYSES_KEY] = _analyses_of_this_process(config)
         return
     state = _state(config)
+    if "share_dir" in state:
+        import shutil
+
+        shutil.rmtree(state.pop("share_dir"), ignore_errors=True)
     rows = _rows_of_this_process(config) + state.pop("worker_rows", [])
     if not rows or config.getoption("--llm-no-report"):
         return
@@ -407,6 +413,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         keep=config.getoption("--llm-keep-reports"),
     )
     state["report_seconds"] = time.perf_counter() - started
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist workers of one run share the cases they scored through one temporary folder
+    (see ``SuiteRunner.share_dir``); the controller removes it at the end."""
+    state = _state(node.config)
+    if "share_dir" not in state:
+        import tempfile
+
+        state["share_dir"] = tempfile.mkdtemp(prefix="logprob-eval-run-")
+    node.workerinput[_SHARE_KEY] = state["share_dir"]
 
 
 @pytest.hookimpl(optionalhook=True)

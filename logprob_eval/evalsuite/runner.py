@@ -25,7 +25,9 @@ and the case fails with :class:`RecordingFailedError` naming the cause and the f
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import shlex
 import shutil
 from collections import Counter
@@ -118,6 +120,12 @@ def analysis_options(config: EvalConfig) -> dict[str, Any]:
     }
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 class SuiteRunner:
     """Scores cases once per process; keeps every row for the run's report."""
 
@@ -128,8 +136,12 @@ class SuiteRunner:
         cassette_dir: str | Path,
         record_mode: str,
         root: str | Path = ".",
+        share_dir: str | Path | None = None,
     ) -> None:
         self.config = config
+        # replay under xdist: a case scored (and analysed) by one worker is read back by the
+        # others from here instead of being replayed again; recording never shares
+        self.share_dir = Path(share_dir) if share_dir and record_mode == "none" else None
         self.root = Path(root)
         self.cassette_dir = Path(cassette_dir)
         if not self.cassette_dir.is_absolute():
@@ -335,9 +347,15 @@ class SuiteRunner:
                 )
             return score_jobs(backend, jobs, concurrency=1, retry=retry)
 
-        # the backend (and, when recording, the local server) starts outside the cassette:
-        # only scoring traffic is recorded
-        rows = self._run(case, case.id, case.method, work)
+        shared = self.share_dir / f"{case.id}.rows.pickle" if self.share_dir else None
+        if shared is not None and shared.is_file():
+            rows = pickle.loads(shared.read_bytes())  # written by a worker of this run
+        else:
+            # the backend (and, when recording, the local server) starts outside the
+            # cassette: only scoring traffic is recorded
+            rows = self._run(case, case.id, case.method, work)
+            if shared is not None:
+                _write_atomically(shared, pickle.dumps(rows))
         self._scores[case.id] = rows
         return rows
 
@@ -355,10 +373,16 @@ class SuiteRunner:
         if case.id not in self._analyses:
             from ..experiments.transforms import split_content_free
 
-            real, _ = split_content_free(self.frame(case))
-            self._analyses[case.id] = analyze_config(
-                real, case.config, **analysis_options(self.config)
-            )
+            frame = self.frame(case)  # skips or fails first, as the tests expect
+            shared = self.share_dir / f"{case.id}.analysis.json" if self.share_dir else None
+            if shared is not None and shared.is_file():
+                found = ConfigAnalysis.from_json(json.loads(shared.read_text()))
+            else:
+                real, _ = split_content_free(frame)
+                found = analyze_config(real, case.config, **analysis_options(self.config))
+                if shared is not None:
+                    _write_atomically(shared, json.dumps(found.as_json()).encode())
+            self._analyses[case.id] = found
         return self._analyses[case.id]
 
     def all_analyses(self) -> dict[str, ConfigAnalysis]:
