@@ -123,6 +123,23 @@ def _validate(config: pytest.Config) -> None:
         )
     except LogprobEvalError as exc:
         raise pytest.UsageError(f"logprob-eval: {exc}") from None
+    _check_recording_can_connect(config, cases)
+
+
+def _check_recording_can_connect(config: pytest.Config, cases: list[Any]) -> None:
+    """Recording with the network blocked can only fail: say so at once, with the fix."""
+    mode = config.getoption("--record-mode", default=None) or "none"
+    blocked = config.getoption("--block-network", default=False)
+    if mode == "none" or not blocked or config.getoption("--allowed-hosts", default=None):
+        return
+    servers = sorted({c.model.spec for c in cases})
+    raise pytest.UsageError(
+        f"logprob-eval: --record-mode={mode} records from the model servers, but "
+        f"--block-network blocks every connection, so no case could reach its server "
+        f"({', '.join(servers)}). Drop --block-network to record (pytest evals "
+        f"--record-mode={mode}), or allow the server's host, e.g. --allowed-hosts=127.0.0.1 "
+        "for the local model"
+    )
 
 
 def _config_path(config: pytest.Config) -> Path:

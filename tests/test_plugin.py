@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from werkzeug import Request, Response
@@ -260,3 +261,24 @@ def test_dataset_path_reads_files_as_users_have_them(pytester, fake_url, layout)
     pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
     pytester.makepyfile(test_evals=DATASET_TEST)
     pytester.runpytest_subprocess("--record-mode=once").assert_outcomes(passed=1)
+
+
+def test_recording_with_the_network_blocked_fails_fast_with_the_fix(suite):
+    start = time.monotonic()
+    result = suite.runpytest_subprocess("--record-mode=once", "--block-network", "-m", "not openai")
+    assert time.monotonic() - start < 30  # at once, not a timeout per case
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "--block-network blocks every connection" in err
+    assert "openai-compatible:fake@http://localhost:" in err  # the server it cannot reach
+    assert "Drop --block-network to record (pytest evals --record-mode=once)" in err
+    assert not list((suite.path / "cassettes").glob("*.json"))  # nothing half-recorded
+    # the fix works as written: allowing the host records every case
+    host = suite.runpytest_subprocess(
+        "--record-mode=once",
+        "--block-network",
+        "--allowed-hosts=127.0.0.1,localhost",
+        "-m",
+        "not openai",
+    )
+    host.assert_outcomes(passed=4, deselected=1)
