@@ -84,7 +84,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    _state(config)["outcomes"] = _Outcomes()
+    from .evalsuite.outcomes import OutcomeLog  # small and pytest-free
+
+    _state(config)["outcomes"] = OutcomeLog()
     config.pluginmanager.register(_state(config)["outcomes"], "logprob_eval_outcomes")
     if _suite_requested(config):
         _validate(config)
@@ -360,29 +362,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-class _Outcomes:
-    """Collects every suite test's outcome (the controller sees the workers' reports too)."""
-
-    def __init__(self) -> None:
-        self.by_node: dict[str, dict[str, Any]] = {}
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        tag = getattr(report, "llm_case", None)
-        if tag is None or (report.when != "call" and report.passed):
-            return
-        outcome = {**tag, "outcome": report.outcome, "failures": None, "message": ""}
-        if report.failed:
-            outcome["failures"] = getattr(report, "llm_failures", None)
-            outcome["message"] = getattr(report, "llm_message", "") or report.longreprtext
-        elif report.skipped and isinstance(report.longrepr, tuple):
-            outcome["message"] = str(report.longrepr[2])
-        if self.by_node.get(report.nodeid, {}).get("outcome") != "failed":
-            self.by_node[report.nodeid] = outcome
-
-    def sorted(self) -> list[dict[str, Any]]:
-        return [self.by_node[k] for k in sorted(self.by_node)]
-
-
 def _rows_of_this_process(config: pytest.Config) -> list[dict[str, Any]]:
     runner = _state(config).get("runner")
     return [r.as_dict() for r in runner.all_rows()] if runner is not None else []
@@ -461,7 +440,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr = terminalreporter
     tr.section("logprob-eval")
     if not report:
-        _skips_once(tr, outcomes)
+        _skips_line(tr, outcomes)
         return
     run_dir, table, failing = report
     header = f"{'case':<52} {'top1':>6} {'MRR':>6} {'AUC':>6} {'bestF1':>7} {'AP':>6}"
@@ -480,21 +459,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line("the run was interrupted: the report is marked so; reports/latest not moved")
     for case in failing:
         tr.write_line(f"  failed: {run_dir / 'report.html'}#case-{case}")
-    _skips_once(tr, outcomes)
+    _skips_line(tr, outcomes)
 
 
-def _skips_once(tr: Any, outcomes: list[dict[str, Any]]) -> None:
-    """One line for every skipped suite test, by model (not one line per reason)."""
-    skipped = [o for o in outcomes if o["outcome"] == "skipped"]
-    if not skipped:
-        return
-    by_model: dict[str, set[str]] = {}
-    for o in skipped:
-        by_model.setdefault(o["model"] or "?", set()).add(o["case"])
-    models = ", ".join(
-        f"{m} ({len(c)} case{'' if len(c) == 1 else 's'})" for m, c in sorted(by_model.items())
-    )
-    tr.write_line(
-        f"skipped {len(skipped)} tests: {models}; `pytest -rs` shows each reason "
-        "(for a missing recording: the command that records it)"
-    )
+
+def _skips_line(tr: Any, outcomes: list[dict[str, Any]]) -> None:
+    from .evalsuite.outcomes import skips_line
+
+    line = skips_line(outcomes)
+    if line:
+        tr.write_line(line)
