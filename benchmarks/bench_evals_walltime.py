@@ -47,8 +47,11 @@ def profile_serial() -> str:
 
 
 def main() -> None:
+    # other work on the machine makes -n 2 look worse (both workers need a free core)
+    print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
     serial = run()
     parallel = run("-n", "2")
+    print(f"load average after:  {os.getloadavg()[0]:.2f}")
     if "--profile" in sys.argv:
         print(profile_serial())
     print(f"pytest evals, serial: {serial:.1f} s")

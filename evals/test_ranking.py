@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from logprob_eval.evalsuite.checks import check_floors, format_worst
-from logprob_eval.experiments import ranking_metrics, split_content_free
 
 
-def test_ranking(llm_case, llm_scores, llm_config, llm_dataset, record_property):
-    df, _ = split_content_free(llm_scores(llm_case))
-    k = llm_config.expect("ranking", "k", 3)
-    m = ranking_metrics(df, llm_case.config, k=k)
+def test_ranking(llm_case, llm_metrics, llm_config, llm_dataset, record_property):
+    m = llm_metrics(llm_case).ranking  # top-k with k from [expectations.ranking]
     for key in ("top1_acc", "topk_acc", "mrr", "auc", "coverage"):
         record_property(key, getattr(m, key))
     floors = llm_config.floors("ranking", llm_case)

@@ -8,15 +8,13 @@ from pathlib import Path
 import pytest
 
 from logprob_eval.evalsuite.checks import check_baseline
-from logprob_eval.experiments import ranking_metrics, split_content_free, sweep
 
 BASELINES = Path(__file__).parent / "baselines"
 
 
-def test_no_regression(llm_case, llm_scores, llm_config, update_baselines):
-    df, _ = split_content_free(llm_scores(llm_case))
-    m = ranking_metrics(df, llm_case.config, k=llm_config.expect("ranking", "k", 3))
-    s = sweep(df, llm_case.config)
+def test_no_regression(llm_case, llm_metrics, llm_config, update_baselines):
+    metrics = llm_metrics(llm_case)
+    m, s = metrics.ranking, metrics.sweep
     values = {
         "top1_acc": m.top1_acc,
         "topk_acc": m.topk_acc,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LogprobEvalError
+from .retention import keep_count
 
 __all__ = ["build_parser", "main"]
 
@@ -58,8 +59,16 @@ def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
     p.add_argument(
         "--data",
         default="topics",
-        help="dataset CSV/JSONL path, or 'topics' (the shipped one; default)",
+        help="dataset CSV/TSV/JSONL/Parquet path, or 'topics' (the shipped one; default)",
     )
+    p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
+    p.add_argument(
+        "--labels-column",
+        default=None,
+        help="column of the labels (default: the one named labels/label/topics/topic/"
+        "categories/category/classes/class, else the only column besides the text)",
+    )
+    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
     p.add_argument("--sample", type=int, default=None, help="score N texts drawn by --seed")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: 4)")
@@ -144,7 +153,13 @@ def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
     pc = load_prompt_config(args.config) if args.config else None
     templates = [get_template(t, pc.templates if pc else None) for t in args.templates]
     label_sets = [get_label_set(x, pc.label_sets if pc else None) for x in args.label_sets]
-    ds = load_dataset(args.data)
+    ds = load_dataset(
+        args.data,
+        text_column=args.text_column,
+        labels_column=args.labels_column,
+        id_column=args.id_column,
+    )
+    print(f"dataset {ds.source}: {len(ds)} texts, labels from {ds.labels_from}", file=sys.stderr)
     if args.sample is not None:
         if not 1 <= args.sample <= len(ds):
             raise DatasetError(
@@ -235,7 +250,7 @@ def _report(df: Any, args: argparse.Namespace, title: str) -> Path:
 
     summary, sweeps = analyze(df, bounds=args.bounds, score=args.score)
     try:
-        run = write_report(args.out, df, summary, sweeps, title=title)
+        run = write_report(args.out, df, summary, sweeps, title=title, keep=args.keep_reports)
     except OSError as exc:  # the scores survive: write them where we can
         raise saved_elsewhere(
             lambda p: df.to_csv(p, index=False), exc, f"the report to {args.out}", "scores.csv"
@@ -333,6 +348,14 @@ def _add_analysis(p: argparse.ArgumentParser) -> None:
         help="how upper-bound scores enter the threshold sweep: optimistic lets a "
         "bound pass thresholds at or below it, pessimistic never (default: "
         "optimistic)",
+    )
+    p.add_argument(
+        "--keep-reports",
+        type=keep_count,
+        default=10,
+        metavar="N",
+        help="keep the newest N run folders under OUT, 0 keeps all (default: 10); only "
+        "folders logprob-eval created are ever deleted",
     )
     p.add_argument(
         "--score",

@@ -1,8 +1,10 @@
 """Multi-label datasets: load, validate, sample, split.
 
-A dataset is a list of :class:`Example` (id, text, canonical labels). Files are CSV or
-JSONL with a text column and a labels column; labels are a list (JSONL), a JSON list in a
-string, or a string delimited by ``;``, ``|`` or ``,``. Validation collects every problem
+A dataset is a list of :class:`Example` (id, text, canonical labels). Files are CSV, TSV,
+JSONL or Parquet with a text column and a label column, found by the rule documented in
+:mod:`logprob_eval.dataset_files` (which also lists the label-cell formats: lists, JSON
+lists, Python list literals as pandas writes them, delimited text). Label names match the
+canonical names case-insensitively. Validation collects every problem
 (empty text, unknown label, duplicate rows, wrong types) and raises one
 :class:`~logprob_eval.errors.DatasetError` naming rows and columns, so a user fixes the
 file in one pass.
@@ -14,16 +16,15 @@ back with :func:`load_dataset`; that file is its cache and its seam.
 from __future__ import annotations
 
 import csv
-import json
 import random
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .dataset_files import find_labels_column, parse_label_cell, read_rows
 from .errors import DatasetError
 from .prompts import TOPICS
 
@@ -33,7 +34,6 @@ BUILTIN_DATASETS: dict[str, str] = {"topics": "topics.csv"}
 """Datasets shipped with the package (hand-written; see the README)."""
 
 _MAX_LISTED = 10
-_SPLIT = re.compile(r"\s*[;|,]\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,8 @@ class Dataset(Sequence[Example]):
     examples: tuple[Example, ...]
     label_names: tuple[str, ...] = TOPICS
     source: str = "<memory>"
+    labels_from: str = "column 'labels'"
+    """Which column held the labels and why (the label-column rule's answer)."""
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -69,12 +71,15 @@ class Dataset(Sequence[Example]):
         *,
         label_names: Sequence[str] | None = TOPICS,
         text_column: str = "text",
-        labels_column: str = "labels",
+        labels_column: str | None = None,
         id_column: str = "id",
         source: str = "<records>",
     ) -> Dataset:
-        """Validate row dicts into a dataset (``label_names=None``: accept any label)."""
-        return _build(list(records), label_names, text_column, labels_column, id_column, source)
+        """Validate row dicts into a dataset (``label_names=None``: accept any label;
+        ``labels_column=None``: the label-column rule)."""
+        rows = list(records)
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        return _build(rows, label_names, text_column, labels_column, id_column, source, columns)
 
     def sample(self, n: int, *, seed: int = 0) -> Dataset:
         """``n`` examples chosen by ``seed``, in file order; all of them if ``n >= len``."""
@@ -83,7 +88,7 @@ class Dataset(Sequence[Example]):
         if n >= len(self):
             return self
         idx = sorted(random.Random(seed).sample(range(len(self)), n))
-        return Dataset(tuple(self.examples[i] for i in idx), self.label_names, self.source)
+        return self._subset(idx)
 
     def split(self, dev_fraction: float = 0.5, *, seed: int = 0) -> tuple[Dataset, Dataset]:
         """A (dev, test) split by ``seed``; both non-empty."""
@@ -95,10 +100,10 @@ class Dataset(Sequence[Example]):
         random.Random(seed).shuffle(order)
         cut = min(max(1, round(len(self) * dev_fraction)), len(self) - 1)
         dev, test = sorted(order[:cut]), sorted(order[cut:])
-        return (
-            Dataset(tuple(self.examples[i] for i in dev), self.label_names, self.source),
-            Dataset(tuple(self.examples[i] for i in test), self.label_names, self.source),
-        )
+        return self._subset(dev), self._subset(test)
+
+    def _subset(self, idx: Sequence[int]) -> Dataset:
+        return replace(self, examples=tuple(self.examples[i] for i in idx))
 
     def label_counts(self) -> dict[str, int]:
         counts = Counter(label for ex in self.examples for label in ex.labels)
@@ -133,105 +138,41 @@ def load_dataset(
     *,
     label_names: Sequence[str] | None = TOPICS,
     text_column: str = "text",
-    labels_column: str = "labels",
+    labels_column: str | None = None,
     id_column: str = "id",
 ) -> Dataset:
-    """Load and validate a CSV or JSONL file (or a built-in name such as ``"topics"``)."""
+    """Load and validate a CSV, TSV, JSONL or Parquet file (or a built-in name such as
+    ``"topics"``). ``labels_column=None`` finds the label column by the rule in
+    :mod:`logprob_eval.dataset_files`; :attr:`Dataset.labels_from` says which was used."""
     if isinstance(path, str) and path in BUILTIN_DATASETS:
         path = builtin_path(path)
     path = Path(path)
     src = str(path)
     if not path.is_file():
         raise DatasetError(f"dataset {src!r} does not exist; check the path", path=src)
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(
-            f"dataset {src!r} is not UTF-8 text ({exc}); re-save it as UTF-8", path=src
-        ) from None
-    if suffix in {".jsonl", ".ndjson"}:
-        rows = _read_jsonl(text, src)
-    elif suffix in {".csv", ".tsv"}:
-        rows = _read_csv(text, src, "\t" if suffix == ".tsv" else ",", text_column, labels_column)
-    else:
-        raise DatasetError(
-            f"dataset {src!r}: unsupported extension {suffix!r}; use .csv, .tsv or .jsonl",
-            path=src,
-        )
-    return _build(rows, label_names, text_column, labels_column, id_column, src)
-
-
-def _read_jsonl(text: str, src: str) -> list[Mapping[str, Any]]:
-    rows: list[Mapping[str, Any]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(
-                f"dataset {src!r} line {lineno}: invalid JSON ({exc.msg}); "
-                "each line must be one JSON object",
-                path=src,
-                row=lineno,
-            ) from None
-        if not isinstance(obj, dict):
-            raise DatasetError(
-                f"dataset {src!r} line {lineno}: expected a JSON object, got {type(obj).__name__}",
-                path=src,
-                row=lineno,
-            )
-        rows.append(obj)
-    return rows
-
-
-def _read_csv(text: str, src: str, delimiter: str, *required: str) -> list[Mapping[str, Any]]:
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    header = reader.fieldnames or []
-    for col in required:
-        if col not in header:
-            raise DatasetError(
-                f"dataset {src!r} has no column {col!r} (columns: {', '.join(header) or 'none'}); "
-                "rename the column or pass text_column=/labels_column=",
-                path=src,
-                column=col,
-            )
-    rows: list[Mapping[str, Any]] = []
-    for row in reader:
-        if None in row:
-            rows.append({**row, "__extra__": row.pop(None)})
-        else:
-            rows.append(row)
-    return rows
-
-
-def _parse_labels(value: Any) -> list[str] | str:
-    """Labels from a list or string; a str return value is the reason it failed."""
-    if isinstance(value, list | tuple):
-        if not all(isinstance(v, str) for v in value):
-            return "must be a list of strings"
-        return [v.strip() for v in value]
-    if not isinstance(value, str):
-        return f"must be a list or a delimited string, got {type(value).__name__}"
-    s = value.strip()
-    if s.startswith("["):
-        try:
-            parsed = json.loads(s)
-        except json.JSONDecodeError:
-            return "looks like a JSON list but is not valid JSON"
-        return _parse_labels(parsed)
-    return [p for p in _SPLIT.split(s) if p]
+    rows, columns = read_rows(path, src)
+    return _build(rows, label_names, text_column, labels_column, id_column, src, columns)
 
 
 def _build(
     rows: list[Mapping[str, Any]],
     label_names: Sequence[str] | None,
     text_column: str,
-    labels_column: str,
+    labels_column: str | None,
     id_column: str,
     src: str,
+    columns: Sequence[str],
 ) -> Dataset:
+    if not rows:
+        raise DatasetError(f"dataset {src!r} has no rows; add examples", path=src)
+    _require_column(text_column, "text", columns, src)
+    if labels_column is None:
+        labels_column, labels_from = find_labels_column(
+            columns, text_column=text_column, id_column=id_column, src=src
+        )
+    else:
+        _require_column(labels_column, "labels", columns, src)
+        labels_from = f"column {labels_column!r} (as given)"
     problems: list[tuple[int | None, str, str]] = []
     lookup = {n.casefold(): n for n in label_names} if label_names is not None else None
     examples: list[Example] = []
@@ -257,7 +198,7 @@ def _build(
         if not text.strip():
             problems.append((r, text_column, "is empty"))
             continue
-        labels = _parse_labels(row.get(labels_column, ""))
+        labels = parse_label_cell(row.get(labels_column))
         if isinstance(labels, str):
             problems.append((r, labels_column, labels))
             continue
@@ -318,4 +259,15 @@ def _build(
         if label_names is not None
         else tuple(sorted({lab for ex in examples for lab in ex.labels}))
     )
-    return Dataset(tuple(examples), names, src)
+    return Dataset(tuple(examples), names, src, labels_from)
+
+
+def _require_column(name: str, what: str, columns: Sequence[str], src: str) -> None:
+    if name not in columns:
+        raise DatasetError(
+            f"dataset {src!r} has no column {name!r} (columns: {', '.join(columns) or 'none'}); "
+            f"rename the column or name it with --{what}-column (CLI), {what}_column = ... "
+            f"([dataset] in evals.toml) or {what}_column=",
+            path=src,
+            column=name,
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ MARKERS = {
 }
 _MARKER_OF = {"openai-responses": "openai"}  # providers marked by another provider's name
 _ROWS_KEY = "logprob_eval_rows"
+_ANALYSES_KEY = "logprob_eval_analyses"
+_SHARE_KEY = "logprob_eval_share_dir"
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
 
 
@@ -37,6 +40,8 @@ def _state(config: pytest.Config) -> dict[str, Any]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from .retention import keep_count  # small and pytest-free
+
     group = parser.getgroup("logprob-eval", "LLM label log-prob evaluation")
     group.addoption(
         "--llm-config",
@@ -64,6 +69,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--llm-no-report", action="store_true", default=False, help="do not write a report"
     )
+    group.addoption(
+        "--llm-keep-reports",
+        type=keep_count,
+        default=10,
+        metavar="N",
+        help="keep the newest N run folders in the report dir, 0 keeps all (default: 10); "
+        "only folders logprob-eval created are ever deleted",
+    )
     parser.addini("llm_config", "eval suite config file", default="evals/evals.toml")
     parser.addini("llm_cassette_dir", "cassette directory", default="cassettes")
 
@@ -71,6 +84,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    from .evalsuite.outcomes import OutcomeLog  # small and pytest-free
+
+    _state(config)["outcomes"] = OutcomeLog()
+    config.pluginmanager.register(_state(config)["outcomes"], "logprob_eval_outcomes")
     if _suite_requested(config):
         _validate(config)
 
@@ -108,6 +125,23 @@ def _validate(config: pytest.Config) -> None:
         )
     except LogprobEvalError as exc:
         raise pytest.UsageError(f"logprob-eval: {exc}") from None
+    _check_recording_can_connect(config, cases)
+
+
+def _check_recording_can_connect(config: pytest.Config, cases: list[Any]) -> None:
+    """Recording with the network blocked can only fail: say so at once, with the fix."""
+    mode = config.getoption("--record-mode", default=None) or "none"
+    blocked = config.getoption("--block-network", default=False)
+    if mode == "none" or not blocked or config.getoption("--allowed-hosts", default=None):
+        return
+    servers = sorted({c.model.spec for c in cases})
+    raise pytest.UsageError(
+        f"logprob-eval: --record-mode={mode} records from the model servers, but "
+        f"--block-network blocks every connection, so no case could reach its server "
+        f"({', '.join(servers)}). Drop --block-network to record (pytest evals "
+        f"--record-mode={mode}), or allow the server's host, e.g. --allowed-hosts=127.0.0.1 "
+        "for the local model"
+    )
 
 
 def _config_path(config: pytest.Config) -> Path:
@@ -239,6 +273,7 @@ def llm_runner(request: pytest.FixtureRequest, llm_config: Any) -> Iterator[Any]
         cassette_dir=request.config.getini("llm_cassette_dir"),
         record_mode=mode,
         root=request.config.rootpath,
+        share_dir=getattr(request.config, "workerinput", {}).get(_SHARE_KEY),
     )
     _state(request.config)["runner"] = runner
     yield runner
@@ -283,17 +318,60 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 
 
 @pytest.fixture
+def llm_metrics(llm_scores: Any, llm_runner: Any) -> Callable[[Any], Any]:
+    """``llm_metrics(case)`` -> its ranking metrics, threshold sweep and transfer, computed
+    once per process and shown as they are in the run's report (skips like ``llm_scores``)."""
+
+    def get(case: Any) -> Any:
+        llm_scores(case)
+        return llm_runner.analysis(case)
+
+    return get
+
+
+@pytest.fixture
 def update_baselines(request: pytest.FixtureRequest) -> bool:
     """True when ``--update-baselines`` asks to rewrite the stored baselines."""
     return bool(request.config.getoption("--update-baselines"))
 
 
 # -- the run's report -------------------------------------------------------------------------
+_CASE_PARAMS = ("llm_case", "llm_template_group", "llm_label_group", "llm_method_pair")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Tag each report of a suite test with its case and, on failure, what failed (plain
+    attributes: xdist carries them to the controller)."""
+    report = yield
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if any(p in params for p in _CASE_PARAMS):
+        case = params.get("llm_case")
+        first = case or next(
+            (g[0] for p in _CASE_PARAMS[1:] if (g := params.get(p)) is not None), None
+        )
+        report.llm_case = {
+            "case": item.callspec.id,  # type: ignore[attr-defined]
+            "config": case.config if case is not None else None,
+            "model": first.model.spec.split("@")[0] if first is not None else "",
+            "test": getattr(item, "originalname", item.name),
+        }
+        if call.excinfo is not None and report.failed:
+            report.llm_failures = getattr(call.excinfo.value, "failures", None)
+            report.llm_message = str(call.excinfo.value)[:2000]
+    return report
 
 
 def _rows_of_this_process(config: pytest.Config) -> list[dict[str, Any]]:
     runner = _state(config).get("runner")
     return [r.as_dict() for r in runner.all_rows()] if runner is not None else []
+
+
+def _analyses_of_this_process(config: pytest.Config) -> str:
+    """Per-case analyses as JSON, in every process alike (so serial equals -n N)."""
+    runner = _state(config).get("runner")
+    found = runner.all_analyses() if runner is not None else {}
+    return json.dumps({c: a.as_json() for c, a in found.items()})
 
 
 @pytest.hookimpl(trylast=True)
@@ -302,32 +380,69 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand the rows to the controller
         workeroutput[_ROWS_KEY] = json.dumps(_rows_of_this_process(config))
+        workeroutput[_ANALYSES_KEY] = _analyses_of_this_process(config)
         return
     state = _state(config)
+    if "share_dir" in state:
+        import shutil
+
+        shutil.rmtree(state.pop("share_dir"), ignore_errors=True)
     rows = _rows_of_this_process(config) + state.pop("worker_rows", [])
     if not rows or config.getoption("--llm-no-report"):
         return
     from .evalsuite.reporting import write_run_report
+    from .evalsuite.runner import analysis_options
 
+    started = time.perf_counter()
     interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
     state["interrupted"] = interrupted
-    state["report"] = write_run_report(rows, _report_dir(config), interrupted=interrupted)
+    analyses = [_analyses_of_this_process(config), *state.pop("worker_analyses", [])]
+    suite = _eval_config(config)
+    state["report"] = write_run_report(
+        rows,
+        _report_dir(config),
+        interrupted=interrupted,
+        analyses=[json.loads(a) for a in analyses],
+        options=analysis_options(suite),
+        outcomes=state["outcomes"].sorted(),
+        texts={ex.id: ex.text for ex in suite.load_dataset(config.rootpath)},
+        keep=config.getoption("--llm-keep-reports"),
+    )
+    state["report_seconds"] = time.perf_counter() - started
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist workers of one run share the cases they scored through one temporary folder
+    (see ``SuiteRunner.share_dir``); the controller removes it at the end."""
+    state = _state(node.config)
+    if "share_dir" not in state:
+        import tempfile
+
+        state["share_dir"] = tempfile.mkdtemp(prefix="logprob-eval-run-")
+    node.workerinput[_SHARE_KEY] = state["share_dir"]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    data = getattr(node, "workeroutput", {}).get(_ROWS_KEY)
-    if data:
-        _state(node.config).setdefault("worker_rows", []).extend(json.loads(data))
+    output = getattr(node, "workeroutput", {})
+    if output.get(_ROWS_KEY):
+        _state(node.config).setdefault("worker_rows", []).extend(json.loads(output[_ROWS_KEY]))
+    if output.get(_ANALYSES_KEY):
+        _state(node.config).setdefault("worker_analyses", []).append(output[_ANALYSES_KEY])
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     report = _state(config).get("report")
-    if not report:
+    outcomes = _state(config)["outcomes"].sorted()
+    if not report and not outcomes:
         return
-    run_dir, table = report
     tr = terminalreporter
     tr.section("logprob-eval")
+    if not report:
+        _skips_line(tr, outcomes)
+        return
+    run_dir, table, failing = report
     header = f"{'case':<52} {'top1':>6} {'MRR':>6} {'AUC':>6} {'bestF1':>7} {'AP':>6}"
     tr.write_line(header)
     for name, m in table:
@@ -338,6 +453,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{name[:52]:<52} "
             + " ".join(f"{v:>{w}.3f}" for v, w in zip(vals, (6, 6, 6, 7, 6), strict=True))
         )
-    tr.write_line(f"report: {run_dir / 'report.html'}")
+    seconds = _state(config).get("report_seconds", math.nan)
+    tr.write_line(f"report: {run_dir / 'report.html'} (written in {seconds:.1f} s)")
     if _state(config).get("interrupted"):
         tr.write_line("the run was interrupted: the report is marked so; reports/latest not moved")
+    for case in failing:
+        tr.write_line(f"  failed: {run_dir / 'report.html'}#case-{case}")
+    _skips_line(tr, outcomes)
+
+
+
+def _skips_line(tr: Any, outcomes: list[dict[str, Any]]) -> None:
+    from .evalsuite.outcomes import skips_line
+
+    line = skips_line(outcomes)
+    if line:
+        tr.write_line(line)

@@ -3,22 +3,22 @@ report.html, and point ``reports/latest`` at it."""
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .experiments.metrics import agreement_matrix
 from .experiments.thresholds import ThresholdSweep
 from .experiments.transforms import split_content_free
 from .redact import redact
+from .report_html import render_report
+from .retention import DEFAULT_KEEP, mark_run, prune_runs
 
 __all__ = ["new_run_id", "write_report"]
 
@@ -63,6 +63,8 @@ def plot_true_distributions(df: pd.DataFrame, by: str, path: Path) -> Path | Non
         return None
     plt = _plt()
     groups = sorted(true[by].unique())
+    if len(groups) < 2:  # one box says nothing a table does not
+        return None
     data = [true.loc[true[by] == g, "logprob"].to_numpy() for g in groups]
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups) + 2), 4.5))
     ax.boxplot(data, showfliers=True)
@@ -74,47 +76,6 @@ def plot_true_distributions(df: pd.DataFrame, by: str, path: Path) -> Path | Non
     ax.set_ylabel("log P(true label)  (nats)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_template_agreement(df: pd.DataFrame, path: Path) -> Path | None:
-    configs = df.drop_duplicates("config")
-    groups = [
-        (key, grp)
-        for key, grp in configs.groupby(["model", "method", "label_set"])
-        if grp["template"].nunique() > 1
-    ][:6]
-    if not groups:
-        return None
-    plt = _plt()
-    cols = min(3, len(groups))
-    rows = math.ceil(len(groups) / cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(6.0 * cols, 5.6 * rows), squeeze=False, layout="constrained"
-    )
-    im = None
-    for ax, ((model, method, ls), grp) in zip(axes.flat, groups, strict=False):
-        grp = grp.sort_values("template")
-        mat = agreement_matrix(df, list(grp["config"]))
-        names = list(grp["template"])
-        im = ax.imshow(mat.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu")
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-        ax.set_yticks(range(len(names)), names)
-        size = 8 if len(names) <= 5 else 6.5
-        for i in range(len(names)):
-            for j in range(len(names)):
-                v = mat.iat[i, j]
-                # n/a: every text tied all labels in one of the two configs
-                color = "grey" if math.isnan(v) else ("white" if abs(v) > 0.6 else "black")
-                label = "n/a" if math.isnan(v) else f"{v:.2f}"
-                ax.text(j, i, label, ha="center", va="center", fontsize=size, color=color)
-        ax.set_title(f"{_short(model)} / {method} / {ls}", fontsize=9)
-    for ax in list(axes.flat)[len(groups) :]:
-        ax.axis("off")
-    fig.colorbar(im, ax=axes, label="mean per-text Kendall tau", shrink=0.8)
-    fig.suptitle("Rank agreement across prompt templates")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -173,141 +134,6 @@ def plot_pr_curves(sweeps: Sequence[ThresholdSweep], path: Path) -> Path | None:
     return path
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "n/a" if math.isnan(v) else f"{v:.3f}"
-    return html.escape(str(v))
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _html(title: str, summary: dict[str, Any], images: list[Path]) -> str:
-    parts = [
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{summary.get('n_texts', '?')} texts; generated {time.strftime('%Y-%m-%d %H:%M')}</p>",
-    ]
-    if summary.get("interrupted"):
-        parts.insert(
-            1,
-            '<p class="interrupted" style="background:#fdd;padding:8px;font-weight:bold">'
-            "INTERRUPTED: this run stopped before it finished; the numbers below cover only "
-            "what it scored. reports/latest still points at the last complete run.</p>",
-        )
-    rows = []
-    thr = summary.get("thresholds", {})
-    for cfg, m in summary.get("configs", {}).items():
-        t = thr.get(cfg, {})
-        rows.append(
-            [
-                _short(cfg),
-                m["n_examples"],
-                m["top1_acc"],
-                m["topk_acc"],
-                m["mrr"],
-                m["auc"],
-                m["coverage"],
-                t.get("best_f1", math.nan),
-                t.get("average_precision", math.nan),
-                t.get("best_threshold", math.nan),
-                t.get("transfer", {}).get("kept", math.nan),
-            ]
-        )
-    parts.append("<h2>Ranking and thresholds per config</h2>")
-    parts.append(
-        _table(
-            [
-                "config",
-                "texts",
-                "top-1",
-                "top-k",
-                "MRR",
-                "AUC",
-                "exact share",
-                "best F1",
-                "AP",
-                "best threshold",
-                "F1 kept dev->test",
-            ],
-            rows,
-        )
-    )
-    tr = summary.get("transforms", {})
-    if tr:
-        parts.append(
-            "<h2>Score transforms</h2><p>Spread: mean over (text, true label) of the"
-            " std of its score across configs (lower is more stable). Tau: mean "
-            "per-text Kendall tau over all config pairs.</p>"
-        )
-        parts.append(
-            _table(
-                ["transform", "true-label spread", "mean Kendall tau", "note"],
-                [
-                    [k, v["true_label_spread"], v["mean_kendall_tau"], v["note"]]
-                    for k, v in tr.items()
-                ],
-            )
-        )
-    ag = summary.get("agreement", {})
-    for factor, pairs in ag.items():
-        if not pairs:
-            continue
-        parts.append(f"<h2>Agreement across {html.escape(factor.replace('_', ' '))}s</h2>")
-        parts.append(
-            _table(
-                [
-                    "A",
-                    "B",
-                    "texts",
-                    "Kendall tau",
-                    "top-1 agreement",
-                    "median shift",
-                    "Wasserstein",
-                ],
-                [
-                    [
-                        _short(p["a"]),
-                        _short(p["b"]),
-                        p["n_examples"],
-                        p["kendall_tau"],
-                        p["top1_agreement"],
-                        p["median_shift"],
-                        p["wasserstein"],
-                    ]
-                    for p in pairs[:40]
-                ],
-            )
-        )
-    notes = [
-        f"{_short(c)}: {n}"
-        for c, m in summary.get("configs", {}).items()
-        for n in m.get("notes", [])
-    ]
-    if notes:
-        parts.append(
-            "<h2>Notes</h2><ul>"
-            + "".join(f"<li>{html.escape(n)}</li>" for n in notes[:50])
-            + "</ul>"
-        )
-    parts.append("<h2>Plots</h2>")
-    parts += [
-        f'<p><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}"></p>' for p in images
-    ]
-    style = (
-        "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
-    )
-
-
 def write_report(
     out_dir: str | Path,
     df: pd.DataFrame,
@@ -317,18 +143,27 @@ def write_report(
     run_id: str | None = None,
     title: str = "logprob-eval report",
     interrupted: bool = False,
+    outcomes: Sequence[Mapping[str, Any]] = (),
+    texts: Mapping[str, str] | None = None,
+    threshold_configs: Sequence[str] | None = None,
+    keep: int = DEFAULT_KEEP,
 ) -> Path:
     """Write the run directory and update ``<out_dir>/latest``; returns the run directory.
 
     An ``interrupted`` run (stopped by SIGINT, or failing at session level) is marked so
     in ``metrics.json`` and on the page, and ``latest`` keeps pointing at the last
     complete run.
-    """
+
+    ``outcomes`` (one per test) give the verdict table; ``texts`` (by example id) the worst
+    texts' wording. ``threshold_configs``: the configs whose F1-vs-threshold panels are drawn
+    (default: the first ones, up to 12; the suite passes its failing cases). Then only the
+    newest ``keep`` run folders stay (0 keeps all; see :mod:`logprob_eval.retention`)."""
     if interrupted:
         summary = {**summary, "interrupted": True}
     root = Path(out_dir)
     run = root / (run_id or new_run_id())
     run.mkdir(parents=True, exist_ok=True)
+    mark_run(run)
     df.to_csv(run / "scores.csv", index=False)
     (run / "metrics.json").write_text(redact(json.dumps(_jsonable(summary), indent=2)))
     real, _ = split_content_free(df)
@@ -338,13 +173,18 @@ def write_report(
             plot_true_distributions(real, "model", run / "true_scores_by_model.png"),
             plot_true_distributions(real, "template", run / "true_scores_by_template.png"),
             plot_true_distributions(real, "label_set", run / "true_scores_by_label_set.png"),
-            plot_template_agreement(real, run / "rank_agreement_templates.png"),
-            plot_thresholds(sweeps, run / "thresholds.png"),
+            plot_thresholds(
+                [s for s in sweeps if threshold_configs is None or s.config in threshold_configs],
+                run / "thresholds.png",
+            ),
             plot_pr_curves(sweeps, run / "pr_curves.png"),
         )
         if p is not None
     ]
-    (run / "report.html").write_text(redact(_html(title, summary, images)), encoding="utf-8")
+    page = render_report(
+        title, summary, images, df=real, outcomes=outcomes, texts=texts, short=_short
+    )
+    (run / "report.html").write_text(redact(page), encoding="utf-8")
     if interrupted:
         return run
     latest = root / "latest"
@@ -356,4 +196,5 @@ def write_report(
         tmp.replace(latest)
     except OSError:
         (root / "LATEST").write_text(run.name + "\n")
+    prune_runs(root, keep, current=run)
     return run

@@ -98,18 +98,17 @@ def test_stability_command_writes_every_artifact(fake_server, tmp_path):
         "scores.csv",
         "metrics.json",
         "report.html",
-        "true_scores_by_model.png",
         "true_scores_by_template.png",
-        "rank_agreement_templates.png",
         "thresholds.png",
         "pr_curves.png",
     } <= names
+    assert "true_scores_by_model.png" not in names  # one model: one box says nothing
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["transforms"]) == {"raw", "renorm", "length", "contextual", "pmi"}
     assert metrics["transforms"]["contextual"]["note"] == ""  # content-free rows were scored
     assert len(metrics["agreement"]["template"]) == 2 * 3  # 3 pairs per label set
     html = (run / "report.html").read_text()
-    assert '<img src="thresholds.png"' in html and "best F1" in html
+    assert "<img src='thresholds.png'" in html and "best F1" in html
     assert "NaN" not in (run / "metrics.json").read_text()
 
 
@@ -179,3 +178,43 @@ def test_report_counts_truncated_and_sentinel_scores(tmp_path):
     assert "2 score(s) met a provider sentinel" in " ".join(got)
     run = write_report(tmp_path, df, summary, sweeps)
     assert "send top_p=1" in (run / "report.html").read_text()
+
+
+def test_score_reads_the_notebooks_file_unchanged(fake_server, tmp_path, capsys):
+    data = tmp_path / "synthetic_dataset.csv"
+    topics = [["Sports", "Health"], ["Politics"], ["Art", "History"]]
+    texts = ["A goal, then a sprain.", "Ballots were counted.", "Old frescoes restored."]
+    pd.DataFrame({"text": texts, "topics": topics}).to_csv(data)  # as the notebook saves it
+    out = tmp_path / "s.csv"
+    argv = ["score", "--model", f"openai-compatible:fake@{fake_server}", "--data", str(data)]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"dataset {data}: 3 texts, labels from column 'topics' (a label column name)" in err
+    df = pd.read_csv(out)
+    truth = df[df["is_true"]].groupby("example_id")["label"].apply(sorted).to_dict()
+    assert truth == {1: ["Health", "Sports"], 2: ["Politics"], 3: ["Art", "History"]}
+
+
+def test_score_takes_the_column_options(fake_server, tmp_path, capsys):
+    data = tmp_path / "d.tsv"
+    data.write_text("key\tsentence\tkind\tnote\nk1\tA goal.\tsports\tx\n", encoding="utf-8")
+    argv = ["score", "--model", f"openai-compatible:fake@{fake_server}", "--data", str(data)]
+    assert main([*argv, "--out", str(tmp_path / "s.csv"), "--no-progress"]) == 2
+    assert "has no column 'text'" in capsys.readouterr().err
+    argv += ["--text-column", "sentence", "--id-column", "key"]
+    assert main([*argv, "--out", str(tmp_path / "s.csv"), "--no-progress"]) == 2
+    assert "several could hold the labels: 'kind', 'note'" in capsys.readouterr().err
+    rc = main(
+        [
+            *argv,
+            "--labels-column",
+            "kind",
+            "--out",
+            str(tmp_path / "s.csv"),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    df = pd.read_csv(tmp_path / "s.csv")
+    assert set(df["example_id"]) == {"k1"}
+    assert df.loc[df["is_true"], "label"].tolist() == ["Sports"]

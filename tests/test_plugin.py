@@ -4,6 +4,8 @@ server (``helpers.fake_echo_completions``: hand-written, deterministic, not a mo
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 from werkzeug import Request, Response
@@ -99,6 +101,11 @@ def test_readable_ids_and_skips_without_cassettes(suite):
     ids = result.stdout.str()
     assert "test_ranking[openai-compatible-fake-exact-simple-normal]" in ids
     assert "test_ranking[openai-gpt-4.1-mini-generation-simple-normal]" in ids
+    quiet = suite.runpytest_subprocess()  # the default: skips summed up in one line
+    quiet.stdout.fnmatch_lines(
+        ["skipped 5 tests: openai-compatible:fake (4 cases), openai:gpt-4.1-mini (1 case);*"]
+    )
+    assert "no cassette for" not in quiet.stdout.str()
     result = suite.runpytest_subprocess("-rs")
     result.assert_outcomes(skipped=5)
     result.stdout.fnmatch_lines(
@@ -144,11 +151,20 @@ def test_record_replay_stale_and_rerecord(suite, httpserver):
 
 def test_report_and_summary(suite):
     suite.runpytest_subprocess("--record-mode=once", "-m", "not openai")
-    result = suite.runpytest_subprocess("-m", "not openai", "--junitxml=junit.xml")
+    (suite.path / "reports" / "mine").mkdir()  # not the tool's: retention leaves it alone
+    result = suite.runpytest_subprocess(
+        "-m", "not openai", "--junitxml=junit.xml", "--llm-keep-reports", "1"
+    )
     result.stdout.fnmatch_lines(
-        ["*logprob-eval*", "*openai-compatible:fake*exact simple normal*", "report: *report.html"]
+        [
+            "*logprob-eval*",
+            "*openai-compatible:fake*exact simple normal*",
+            "report: *report.html (written in *s)",
+        ]
     )
     latest = suite.path / "reports" / "latest"
+    kept = sorted(p.name for p in (suite.path / "reports").iterdir() if not p.is_symlink())
+    assert kept == sorted(["mine", latest.resolve().name])  # the first run was pruned
     metrics = json.loads((latest / "metrics.json").read_text())
     assert len(metrics["configs"]) == 4
     assert (suite.path / "junit.xml").read_text().count("<testcase") == 4
@@ -161,6 +177,13 @@ def test_parallel_run_matches_serial(suite):
     par.assert_outcomes(passed=4)
     parallel = json.loads((suite.path / "reports" / "latest" / "metrics.json").read_text())
     assert parallel == serial  # the whole report's metrics, bit for bit
+    pages = []
+    for _ in range(2):  # a serial replay, then the -n 2 one again: the pages are the same
+        html = (suite.path / "reports" / "latest" / "report.html").read_text()
+        pages.append(re.sub(r"generated [0-9: -]+\.", "", html))
+        suite.runpytest_subprocess("-m", "not openai").assert_outcomes(passed=4, deselected=1)
+    assert pages[0] == pages[1]
+    assert "PASS" in pages[0]
 
 
 def test_broken_config_fails_collection_with_a_clear_message(pytester):
@@ -203,3 +226,59 @@ def test_recording_under_two_workers_writes_complete_cassettes(suite):
         data = json.loads(f.read_text())  # valid JSON, not interleaved
         assert len(data["interactions"]) == 8 + 3  # the sample plus the content-free inputs
     suite.runpytest_subprocess("-m", "not openai").assert_outcomes(passed=4, deselected=1)
+
+
+NOTEBOOK_TEXTS = ["A goal in extra time.", 'Votes, "ballots" and a vaccine', "Old ruins"]
+NOTEBOOK_TOPICS = [["Sports"], ["Politics", "Health"], ["History"]]
+DATASET_TEST = f"""
+def test_ranking(llm_case, llm_scores, llm_dataset):
+    assert [ex.text for ex in llm_dataset] == {NOTEBOOK_TEXTS!r}
+    assert [list(ex.labels) for ex in llm_dataset] == {NOTEBOOK_TOPICS!r}
+    df = llm_scores(llm_case)
+    assert set(df["example_id"]) >= {{ex.id for ex in llm_dataset}}
+"""
+
+
+@pytest.mark.parametrize("layout", ["notebook", "own-columns"])
+def test_dataset_path_reads_files_as_users_have_them(pytester, fake_url, layout):
+    import pandas as pd
+
+    if layout == "notebook":  # the notebook's synthetic_dataset.csv, written by pandas
+        frame = pd.DataFrame({"text": NOTEBOOK_TEXTS, "topics": NOTEBOOK_TOPICS})
+        frame.to_csv(pytester.path / "data.csv")
+        keys = ""
+    else:
+        frame = pd.DataFrame(
+            {"key": ["a", "b", "c"], "sentence": NOTEBOOK_TEXTS, "y": NOTEBOOK_TOPICS, "z": 1}
+        )
+        frame.to_csv(pytester.path / "data.csv", index=False)
+        keys = 'text_column = "sentence"\nlabels_column = "y"\nid_column = "key"\n'
+    pytester.makefile(
+        ".toml",
+        evals=f'[dataset]\npath = "data.csv"\n{keys}\n[[models]]\n'
+        f'spec = "openai-compatible:fake@{fake_url}"\nmethods = ["exact"]\n',
+    )
+    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
+    pytester.makepyfile(test_evals=DATASET_TEST)
+    pytester.runpytest_subprocess("--record-mode=once").assert_outcomes(passed=1)
+
+
+def test_recording_with_the_network_blocked_fails_fast_with_the_fix(suite):
+    start = time.monotonic()
+    result = suite.runpytest_subprocess("--record-mode=once", "--block-network", "-m", "not openai")
+    assert time.monotonic() - start < 30  # at once, not a timeout per case
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "--block-network blocks every connection" in err
+    assert "openai-compatible:fake@http://localhost:" in err  # the server it cannot reach
+    assert "Drop --block-network to record (pytest evals --record-mode=once)" in err
+    assert not list((suite.path / "cassettes").glob("*.json"))  # nothing half-recorded
+    # the fix works as written: allowing the host records every case
+    host = suite.runpytest_subprocess(
+        "--record-mode=once",
+        "--block-network",
+        "--allowed-hosts=127.0.0.1,localhost",
+        "-m",
+        "not openai",
+    )
+    host.assert_outcomes(passed=4, deselected=1)

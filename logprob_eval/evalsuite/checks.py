@@ -9,7 +9,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_baseline", "check_floors", "format_worst"]
+__all__ = ["CheckFailed", "check_baseline", "check_floors", "format_worst"]
+
+
+class CheckFailed(AssertionError):
+    """A check failed. ``failures`` lists what the run's report shows for it: one
+    ``{"metric", "value", "bound", "kind"}`` per metric (``kind``: floor or baseline)."""
+
+    def __init__(self, message: str, failures: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.failures = failures
 
 
 def format_worst(worst: Sequence[Mapping[str, Any]], texts: Mapping[str, str] | None = None) -> str:
@@ -29,15 +38,17 @@ def check_floors(
 ) -> None:
     """Every ``values[metric] >= floors[metric]``; NaN fails too (it cannot be checked)."""
     failed = []
+    structured = []
     for metric, floor in floors.items():
         value = values.get(metric, math.nan)
         if math.isnan(value) or value < floor:
             failed.append(f"  {metric} = {value:.3f} is below the floor {floor:.3f}")
+            structured.append({"metric": metric, "value": value, "bound": floor, "kind": "floor"})
     if failed:
         msg = f"case {case}:\n" + "\n".join(failed)
         if worst:
             msg += f"\n  worst examples:\n{worst}"
-        raise AssertionError(msg)
+        raise CheckFailed(msg, structured)
 
 
 def check_baseline(
@@ -58,6 +69,7 @@ def check_baseline(
         return "missing"
     stored = json.loads(path.read_text())
     failed = []
+    structured = []
     for metric, base in stored.items():
         now = values.get(metric, math.nan)
         if base is None:
@@ -66,10 +78,12 @@ def check_baseline(
             failed.append(
                 f"  {metric}: {now:.3f} now, {base:.3f} in the baseline (tolerance {tolerance})"
             )
+            structured.append({"metric": metric, "value": now, "bound": base, "kind": "baseline"})
     if failed:
-        raise AssertionError(
+        raise CheckFailed(
             f"case {case} regressed against {path.name}:\n"
             + "\n".join(failed)
-            + "\n  (if the change is intended: pytest evals --update-baselines)"
+            + "\n  (if the change is intended: pytest evals --update-baselines)",
+            structured,
         )
     return "ok"

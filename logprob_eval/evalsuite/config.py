@@ -98,7 +98,12 @@ class EvalConfig:
 
         raw = str(self.dataset.get("path", "topics"))
         path = raw if raw in BUILTIN_DATASETS or Path(raw).is_absolute() else Path(root) / raw
-        ds = load_dataset(path)
+        ds = load_dataset(
+            path,
+            text_column=str(self.dataset.get("text_column") or "text"),
+            labels_column=self.dataset.get("labels_column"),
+            id_column=str(self.dataset.get("id_column") or "id"),
+        )
         n = self.dataset.get("sample")
         if n:
             if n > len(ds):

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..experiments.analysis import analyze
+from ..experiments.analysis import ConfigAnalysis, analyze
 from ..experiments.table import to_frame
 from ..report import write_report
+from ..retention import DEFAULT_KEEP
 
 __all__ = ["write_run_report"]
 
 
 def write_run_report(
-    rows: Sequence[dict[str, Any]], out_dir: str | Path, *, interrupted: bool = False
-) -> tuple[Path, list[tuple[str, dict[str, Any]]]]:
-    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows).
-    An ``interrupted`` run is marked so and does not move ``latest``."""
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    *,
+    interrupted: bool = False,
+    analyses: Sequence[Mapping[str, Any]] = (),
+    options: Mapping[str, Any] | None = None,
+    outcomes: Sequence[Mapping[str, Any]] = (),
+    texts: Mapping[str, str] | None = None,
+    keep: int = DEFAULT_KEEP,
+) -> tuple[Path, list[tuple[str, dict[str, Any]]], list[str]]:
+    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows,
+    failing case ids).
+
+    ``analyses``: per-case analyses already computed by the processes that ran the tests
+    (JSON from :meth:`ConfigAnalysis.as_json`, one mapping per process); only the configs
+    none of them analysed are computed here. ``options``: the suite's analysis options."""
     seen: set[tuple[Any, ...]] = set()
     unique = []
     for r in rows:
@@ -37,10 +50,31 @@ def write_run_report(
         )
     )
     df = to_frame(unique)
-    summary, sweeps = analyze(df)
-    run = write_report(
-        out_dir, df, summary, sweeps, run_id=None, title="pytest evals", interrupted=interrupted
+    computed: dict[str, ConfigAnalysis] = {}
+    for found in analyses:
+        for config, data in sorted(found.items()):
+            computed.setdefault(config, ConfigAnalysis.from_json(data))
+    summary, sweeps = analyze(df, computed=computed, **dict(options or {}))
+    # -- issue 12: verdicts, worst texts, threshold panels of the failing cases only ----------
+    failing = sorted({str(o["case"]) for o in outcomes if o["outcome"] == "failed"})
+    failing_configs = sorted(
+        {str(o["config"]) for o in outcomes if o["outcome"] == "failed" and o.get("config")}
     )
+    summary["outcomes"] = list(outcomes)
+    run = write_report(
+        out_dir,
+        df,
+        summary,
+        sweeps,
+        run_id=None,
+        title="pytest evals",
+        outcomes=outcomes,
+        texts=texts,
+        threshold_configs=failing_configs,
+        interrupted=interrupted,
+        keep=keep,
+    )
+    # -- end issue 12 -------------------------------------------------------------------------
     table = []
     configs = df.drop_duplicates("config").set_index("config")
     for cfg, m in sorted(summary["configs"].items()):
@@ -49,4 +83,4 @@ def write_run_report(
         model = str(row["model"]).split("@")[0]
         name = f"{model} {row['method']} {row['template']} {row['label_set']}"
         table.append((name, {**m, **t}))
-    return run, table
+    return run, table, failing

@@ -25,7 +25,9 @@ and the case fails with :class:`RecordingFailedError` naming the cause and the f
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import shlex
 import shutil
 from collections import Counter
@@ -37,6 +39,7 @@ from ..backends import get_backend
 from ..backends.base import Backend
 from ..datasets import Dataset
 from ..errors import BackendError, LogprobEvalError
+from ..experiments.analysis import ConfigAnalysis, analyze_config
 from ..experiments.stability import content_free_examples
 from ..records import LabelScore
 from ..scoring import RetryPolicy, ScoreRow, make_jobs, score_jobs
@@ -108,6 +111,21 @@ def _causes(rows: Sequence[ScoreRow]) -> str:
     return "; ".join(f"{msg} (x{n})" if n > 1 else msg for msg, n in counts.most_common(3))
 
 
+def analysis_options(config: EvalConfig) -> dict[str, Any]:
+    """The options every per-case analysis of a suite uses (from its config)."""
+    return {
+        "k": int(config.expect("ranking", "k", 3)),
+        "dev_fraction": float(config.dataset.get("dev_fraction", 0.5)),
+        "seed": int(config.dataset.get("seed", 0)),
+    }
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 class SuiteRunner:
     """Scores cases once per process; keeps every row for the run's report."""
 
@@ -118,8 +136,12 @@ class SuiteRunner:
         cassette_dir: str | Path,
         record_mode: str,
         root: str | Path = ".",
+        share_dir: str | Path | None = None,
     ) -> None:
         self.config = config
+        # replay under xdist: a case scored (and analysed) by one worker is read back by the
+        # others from here instead of being replayed again; recording never shares
+        self.share_dir = Path(share_dir) if share_dir and record_mode == "none" else None
         self.root = Path(root)
         self.cassette_dir = Path(cassette_dir)
         if not self.cassette_dir.is_absolute():
@@ -127,6 +149,7 @@ class SuiteRunner:
         self.record_mode = record_mode
         self._scores: dict[str, list[ScoreRow]] = {}
         self._frames: dict[str, Any] = {}
+        self._analyses: dict[str, ConfigAnalysis] = {}
         self._dataset: Dataset | None = None
         self._server: Any = None
         self._server_error: LogprobEvalError | None = None
@@ -324,9 +347,15 @@ class SuiteRunner:
                 )
             return score_jobs(backend, jobs, concurrency=1, retry=retry)
 
-        # the backend (and, when recording, the local server) starts outside the cassette:
-        # only scoring traffic is recorded
-        rows = self._run(case, case.id, case.method, work)
+        shared = self.share_dir / f"{case.id}.rows.pickle" if self.share_dir else None
+        if shared is not None and shared.is_file():
+            rows = pickle.loads(shared.read_bytes())  # written by a worker of this run
+        else:
+            # the backend (and, when recording, the local server) starts outside the
+            # cassette: only scoring traffic is recorded
+            rows = self._run(case, case.id, case.method, work)
+            if shared is not None:
+                _write_atomically(shared, pickle.dumps(rows))
         self._scores[case.id] = rows
         return rows
 
@@ -337,6 +366,28 @@ class SuiteRunner:
 
             self._frames[case.id] = to_frame(self.scores(case))
         return self._frames[case.id]
+
+    def analysis(self, case: Case) -> ConfigAnalysis:
+        """Ranking metrics, threshold sweep and transfer of a case, computed once per
+        process: the tests assert on them and the run's report shows the same objects."""
+        if case.id not in self._analyses:
+            from ..experiments.transforms import split_content_free
+
+            frame = self.frame(case)  # skips or fails first, as the tests expect
+            shared = self.share_dir / f"{case.id}.analysis.json" if self.share_dir else None
+            if shared is not None and shared.is_file():
+                found = ConfigAnalysis.from_json(json.loads(shared.read_text()))
+            else:
+                real, _ = split_content_free(frame)
+                found = analyze_config(real, case.config, **analysis_options(self.config))
+                if shared is not None:
+                    _write_atomically(shared, json.dumps(found.as_json()).encode())
+            self._analyses[case.id] = found
+        return self._analyses[case.id]
+
+    def all_analyses(self) -> dict[str, ConfigAnalysis]:
+        """Every analysis computed in this process, by config."""
+        return {a.ranking.config: a for a in self._analyses.values()}
 
     def teacher_forced(
         self, case: Case, name: str, requests: Sequence[tuple[str, Sequence[str]]]

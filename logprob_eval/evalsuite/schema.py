@@ -49,6 +49,9 @@ class DatasetTable(_Table):
     sample: Annotated[int, Field(ge=1)] | None = None
     seed: int = 0
     dev_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    text_column: str = "text"
+    labels_column: str | None = None  # None: the rule in logprob_eval.dataset_files
+    id_column: str = "id"
 
 
 class ModelTable(BaseModel):

@@ -1,18 +1,27 @@
-"""One call from a scored table to every metric a report shows."""
+"""One call from a scored table to every metric a report shows.
+
+Per config (:func:`analyze_config`): ranking metrics, the threshold sweep and the dev->test
+transfer. These depend on that config's rows only, so a process that scored a config can
+compute them where it is (the eval suite does, on its xdist workers) and hand them over as
+JSON (:meth:`ConfigAnalysis.as_json`); :func:`analyze` computes only what it was not given,
+and the result is the same either way.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 
+from .metrics import RankingMetrics, ranking_metrics
 from .stability import stability_summary
 from .thresholds import BoundPolicy, ThresholdSweep, sweep, transfer
 from .transforms import TRANSFORMS, split_content_free
 
-__all__ = ["analyze", "split_ids"]
+__all__ = ["ConfigAnalysis", "analyze", "analyze_config", "split_ids"]
 
 
 def split_ids(
@@ -25,6 +34,56 @@ def split_ids(
     return sorted(order[:cut]), sorted(order[cut:])
 
 
+@dataclass
+class ConfigAnalysis:
+    """The per-config metrics: ranking, threshold sweep, dev->test transfer (None with
+    fewer than 4 texts)."""
+
+    ranking: RankingMetrics
+    sweep: ThresholdSweep
+    transfer: dict[str, float] | None
+
+    def thresholds(self) -> dict[str, Any]:
+        """The sweep's summary, with the transfer (the report's ``thresholds[config]``)."""
+        info = self.sweep.summary()
+        if self.transfer is not None:
+            info["transfer"] = dict(self.transfer)
+        return info
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ranking": self.ranking.as_dict(),
+            "sweep": asdict(self.sweep),
+            "transfer": self.transfer,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConfigAnalysis:
+        return cls(
+            RankingMetrics(**data["ranking"]), ThresholdSweep(**data["sweep"]), data["transfer"]
+        )
+
+
+def analyze_config(
+    real: pd.DataFrame,
+    config: str,
+    *,
+    k: int = 3,
+    score: str = "logprob",
+    bounds: BoundPolicy = "optimistic",
+    dev_fraction: float = 0.5,
+    seed: int = 0,
+) -> ConfigAnalysis:
+    """The metrics of one config of a table without content-free rows."""
+    s = sweep(real, config, score=score, bounds=bounds)
+    ids = sorted(real.loc[real["config"] == config, "example_id"].unique())
+    tr = None
+    if len(ids) >= 4:
+        dev, test = split_ids(ids, dev_fraction, seed)
+        tr = transfer(real, config, dev, test, score=score, bounds=bounds)
+    return ConfigAnalysis(ranking_metrics(real, config, k=k), s, tr)
+
+
 def analyze(
     df: pd.DataFrame,
     *,
@@ -34,26 +93,24 @@ def analyze(
     bounds: BoundPolicy = "optimistic",
     dev_fraction: float = 0.5,
     seed: int = 0,
+    computed: Mapping[str, ConfigAnalysis] | None = None,
 ) -> tuple[dict[str, Any], list[ThresholdSweep]]:
-    """(JSON-ready summary, threshold sweeps) for a scored grid."""
-    summary = stability_summary(df, transforms=transforms, k=k)
+    """(JSON-ready summary, threshold sweeps) for a scored grid. ``computed`` holds configs
+    already analysed with the same options (they are not computed again)."""
     real, _ = split_content_free(df)
-    sweeps: list[ThresholdSweep] = []
-    thresholds: dict[str, Any] = {}
+    per_config: dict[str, ConfigAnalysis] = {}
     for config in sorted(real["config"].unique()):
-        s = sweep(real, config, score=score, bounds=bounds)
-        sweeps.append(s)
-        ids = sorted(real.loc[real["config"] == config, "example_id"].unique())
-        info = s.summary()
-        if len(ids) >= 4:
-            dev, test = split_ids(ids, dev_fraction, seed)
-            info["transfer"] = transfer(real, config, dev, test, score=score, bounds=bounds)
-        thresholds[config] = info
-    summary["thresholds"] = thresholds
+        done = (computed or {}).get(config)
+        per_config[config] = done or analyze_config(
+            real, config, k=k, score=score, bounds=bounds, dev_fraction=dev_fraction, seed=seed
+        )
+    ranking = {c: a.ranking.as_dict() for c, a in per_config.items()}
+    summary = stability_summary(df, transforms=transforms, k=k, ranking=ranking)
+    summary["thresholds"] = {c: a.thresholds() for c, a in per_config.items()}
     summary["threshold_policy"] = {"score": score, "bounds": bounds}
     for config, notes in _server_quirk_notes(real).items():
         summary["configs"].setdefault(config, {}).setdefault("notes", []).extend(notes)
-    return summary, sweeps
+    return summary, [a.sweep for a in per_config.values()]
 
 
 _QUIRKS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -86,13 +86,21 @@ def _spread(df: pd.DataFrame, col: str) -> float:
 
 
 def stability_summary(
-    df: pd.DataFrame, *, transforms: Sequence[str] = TRANSFORMS, k: int = 3
+    df: pd.DataFrame,
+    *,
+    transforms: Sequence[str] = TRANSFORMS,
+    k: int = 3,
+    ranking: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Every stability metric of a scored grid, JSON-ready."""
+    """Every stability metric of a scored grid, JSON-ready (``ranking``: per-config ranking
+    metrics already computed with the same ``k``)."""
     real, cf = split_content_free(df)
     tdf, notes = apply_transforms(real, list(transforms), cf)
     configs = real.drop_duplicates("config")[["config", "model", "method", "template", "label_set"]]
-    per_config = {c: ranking_metrics(real, c, k=k).as_dict() for c in configs["config"]}
+    per_config = {
+        c: (ranking or {}).get(c) or ranking_metrics(real, c, k=k).as_dict()
+        for c in configs["config"]
+    }
     pairs = {f: _pairs_differing_in(configs, f) for f in ("template", "label_set", "model")}
     raw_cache = MatrixCache(real)
     agreements = {

@@ -108,19 +108,32 @@ def _check_labels(df: pd.DataFrame, src: str, first_line: int) -> None:
 def label_matrix(
     df: pd.DataFrame, config: str, score: str = "logprob", examples: list[str] | None = None
 ) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
-    """(example ids, labels, scores[n_ex, n_lab], truth[n_ex, n_lab]) for one config."""
+    """(example ids, labels, scores[n_ex, n_lab], truth[n_ex, n_lab]) for one config.
+
+    Rows and columns are sorted; a (text, label) pair listed twice keeps its first non-NaN
+    value (what ``pivot_table(aggfunc="first")`` gives; tested against it). ``examples``
+    picks and orders the rows; an example not in the table gets NaN scores, no true label.
+    """
     part = df[df["config"] == config]
-    scores = part.pivot_table(
-        index="example_id", columns="label", values=score, aggfunc="first", dropna=False
-    )
-    truth = part.pivot_table(index="example_id", columns="label", values="is_true", aggfunc="first")
+    ex_codes, ex_ids = pd.factorize(part["example_id"], sort=True)
+    lab_codes, labels = pd.factorize(part["label"], sort=True)
+    values = part[score].to_numpy(dtype=float)
+    truth_values = part["is_true"].to_numpy(dtype=bool)
+    scores = np.full((len(ex_ids), len(labels)), np.nan)
+    truth = np.zeros((len(ex_ids), len(labels)), dtype=bool)
+    cell = ex_codes * len(labels) + lab_codes
+    valid = np.flatnonzero(~np.isnan(values))
+    _, first = np.unique(cell[valid], return_index=True)  # first non-NaN value of each cell
+    scores.flat[cell[valid[first]]] = values[valid[first]]
+    _, first = np.unique(cell, return_index=True)
+    truth.flat[cell[first]] = truth_values[first]
+    ids = list(ex_ids)
     if examples is not None:
-        scores = scores.reindex(examples)
-        truth = truth.reindex(examples)
-    truth = truth.reindex(columns=scores.columns)
-    return (
-        list(scores.index),
-        list(scores.columns),
-        scores.to_numpy(dtype=float),
-        truth.fillna(False).to_numpy(dtype=bool),
-    )
+        pos = {e: i for i, e in enumerate(ids)}
+        rows = [pos.get(e, -1) for e in examples]
+        present = np.array([r >= 0 for r in rows], dtype=bool)
+        take = np.array([max(r, 0) for r in rows], dtype=np.intp)
+        scores = np.where(present[:, None], scores[take] if len(ids) else np.nan, np.nan)
+        truth = truth[take] & present[:, None] if len(ids) else np.zeros((len(rows), 0), bool)
+        ids = list(examples)
+    return ids, list(labels), scores, truth

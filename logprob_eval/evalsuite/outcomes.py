@@ -1,0 +1,55 @@
+"""Every suite test's outcome, as the run's report and terminal summary show it.
+
+The plugin tags each test report with its case (``llm_case``: case id, config, model,
+test name) and, on failure, the structured failures of :class:`~.checks.CheckFailed`
+(``llm_failures``) and the message (``llm_message``); plain report attributes, so that
+pytest-xdist carries them from the workers to the controller, where :class:`OutcomeLog`
+(registered as a plugin object) collects them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["OutcomeLog", "skips_line"]
+
+
+class OutcomeLog:
+    """One outcome per suite test: failed wins over any other phase's outcome."""
+
+    def __init__(self) -> None:
+        self.by_node: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        tag = getattr(report, "llm_case", None)
+        if tag is None or (report.when != "call" and report.passed):
+            return
+        outcome = {**tag, "outcome": report.outcome, "failures": None, "message": ""}
+        if report.failed:
+            outcome["failures"] = getattr(report, "llm_failures", None)
+            outcome["message"] = getattr(report, "llm_message", "") or report.longreprtext
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            outcome["message"] = str(report.longrepr[2])
+        if self.by_node.get(report.nodeid, {}).get("outcome") != "failed":
+            self.by_node[report.nodeid] = outcome
+
+    def sorted(self) -> list[dict[str, Any]]:
+        """The outcomes in node-id order (the same whatever the workers' order)."""
+        return [self.by_node[k] for k in sorted(self.by_node)]
+
+
+def skips_line(outcomes: list[dict[str, Any]]) -> str:
+    """One line for every skipped suite test, by model (not one line per reason)."""
+    skipped = [o for o in outcomes if o["outcome"] == "skipped"]
+    if not skipped:
+        return ""
+    by_model: dict[str, set[str]] = {}
+    for o in skipped:
+        by_model.setdefault(o["model"] or "?", set()).add(o["case"])
+    models = ", ".join(
+        f"{m} ({len(c)} case{'' if len(c) == 1 else 's'})" for m, c in sorted(by_model.items())
+    )
+    return (
+        f"skipped {len(skipped)} tests: {models}; `pytest -rs` shows each reason "
+        "(for a missing recording: the command that records it)"
+    )

@@ -1,0 +1,78 @@
+"""Under xdist, a case one worker scored is read back by the others, never replayed twice;
+recording never shares."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+from logprob_eval.evalsuite.cassettes import NoCassetteError
+from logprob_eval.evalsuite.config import load_eval_config
+from logprob_eval.evalsuite.runner import SuiteRunner
+from logprob_eval.scoring import ScoreRow
+
+CONFIG = """
+[dataset]
+path = "topics"
+sample = 4
+
+[[models]]
+spec = "openai-compatible:fake@http://127.0.0.1:9/v1"
+methods = ["exact"]
+"""
+
+
+@pytest.fixture
+def case_and_config(tmp_path):
+    (tmp_path / "evals.toml").write_text(CONFIG)
+    cfg = load_eval_config(tmp_path / "evals.toml")
+    return cfg.cases()[0], cfg
+
+
+def test_a_shared_case_is_read_back_not_replayed(tmp_path, case_and_config):
+    case, cfg = case_and_config
+    share = tmp_path / "share"
+    share.mkdir()
+    row = ScoreRow("t1", "m", "exact", "simple", "normal", "Art", "Art", -1.5, "exact", True)
+    (share / f"{case.id}.rows.pickle").write_bytes(pickle.dumps([row]))
+    runner = SuiteRunner(
+        cfg, cassette_dir=tmp_path / "none", record_mode="none", root=tmp_path, share_dir=share
+    )
+    assert runner.scores(case) == [row]  # no cassette exists: replaying would have raised
+    alone = SuiteRunner(cfg, cassette_dir=tmp_path / "none", record_mode="none", root=tmp_path)
+    with pytest.raises(NoCassetteError):
+        alone.scores(case)
+
+
+def test_an_analysis_is_shared_too(tmp_path, case_and_config):
+    case, cfg = case_and_config
+    share = tmp_path / "share"
+    share.mkdir()
+    rows = [
+        ScoreRow(
+            f"t{i}", "m", "exact", "simple", "normal", lab, lab, -float(j + i), "exact", j == i % 2
+        )
+        for i in range(6)
+        for j, lab in enumerate(["Art", "Food"])
+    ]
+    (share / f"{case.id}.rows.pickle").write_bytes(pickle.dumps(rows))
+    first = SuiteRunner(
+        cfg, cassette_dir=tmp_path, record_mode="none", root=tmp_path, share_dir=share
+    )
+    computed = first.analysis(case)
+    written = json.loads((share / f"{case.id}.analysis.json").read_text())
+    assert written == json.loads(json.dumps(computed.as_json()))
+    second = SuiteRunner(
+        cfg, cassette_dir=tmp_path, record_mode="none", root=tmp_path, share_dir=share
+    )
+    assert second.analysis(case).as_json() == written
+
+
+def test_recording_never_shares(tmp_path, case_and_config):
+    _, cfg = case_and_config
+    runner = SuiteRunner(
+        cfg, cassette_dir=tmp_path, record_mode="once", root=tmp_path, share_dir=tmp_path
+    )
+    assert runner.share_dir is None
