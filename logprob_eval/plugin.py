@@ -10,7 +10,6 @@ Precedence for the config file: ``--llm-config`` > ini ``llm_config`` > ``evals/
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--llm-no-report", action="store_true", default=False, help="do not write a report"
     )
+    group.addoption(
+        "--llm-compare-to",
+        default=None,
+        metavar="DIR",
+        help="compare this run with an earlier report folder (paired tests, flipped texts); "
+        "writes comparison.md/.json into this run's report",
+    )
     parser.addini("llm_config", "eval suite config file", default="evals/evals.toml")
     parser.addini("llm_cassette_dir", "cassette directory", default="cassettes")
 
@@ -97,17 +103,20 @@ def _validate(config: pytest.Config) -> None:
     collection: a problem is one usage error (exit 4), not a collection error per module."""
     from .errors import LogprobEvalError
 
+    from .evalsuite.power import weak_floors
+
     try:
         if not config.getoption("--llm-no-report"):
             from .outputs import prepare_dir
 
             prepare_dir(_report_dir(config), flag="--llm-report-dir")
         cases = _selected_cases(config)
-        _eval_config(config).check_label_sets(
-            _eval_config(config).load_dataset(config.rootpath), cases
-        )
+        dataset = _eval_config(config).load_dataset(config.rootpath)
+        _eval_config(config).check_label_sets(dataset, cases)
     except LogprobEvalError as exc:
         raise pytest.UsageError(f"logprob-eval: {exc}") from None
+    # reported at collection (pytest_report_collectionfinish), not an error
+    _state(config)["weak_floors"] = weak_floors(_eval_config(config), cases, dataset)
 
 
 def _config_path(config: pytest.Config) -> Path:
@@ -180,6 +189,15 @@ def _groups(cases: list[Any], vary: str) -> dict[str, list[Any]]:
         slug = c.id.rsplit(f"-{c.template.name}-{c.label_set.name}", 1)[0]
         out.setdefault(f"{slug}-{fixed}-across-{vary}s", []).append(c)
     return {k: v for k, v in out.items() if len(v) > 1}
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """Floors a scorer at chance clears more than 1 time in 20 on the suite's texts."""
+    weak = _state(config).get("weak_floors") or []
+    if not weak:
+        return []
+    head = f"logprob-eval: {len(weak)} floor(s) a scorer at chance clears more than 1 time in 20:"
+    return [head, *(f"  {w}" for w in weak)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -283,6 +301,23 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 
 
 @pytest.fixture
+def llm_metrics(
+    request: pytest.FixtureRequest, llm_scores: Any, llm_config: Any
+) -> Callable[[Any], Any]:
+    """``llm_metrics(case)`` -> every metric of the case with intervals (once per run)."""
+    from .evalsuite.casemetrics import case_metrics
+
+    cache = _state(request.config).setdefault("metrics", {})
+
+    def get(case: Any) -> Any:
+        if case.id not in cache:
+            cache[case.id] = case_metrics(llm_scores(case), llm_config, case)
+        return cache[case.id]
+
+    return get
+
+
+@pytest.fixture
 def update_baselines(request: pytest.FixtureRequest) -> bool:
     """True when ``--update-baselines`` asks to rewrite the stored baselines."""
     return bool(request.config.getoption("--update-baselines"))
@@ -312,6 +347,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
     state["interrupted"] = interrupted
     state["report"] = write_run_report(rows, _report_dir(config), interrupted=interrupted)
+    other = config.getoption("--llm-compare-to")
+    if other:
+        from .compare import compare_runs
+
+        state["comparison"] = compare_runs(Path(other), state["report"][0], out=state["report"][0])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -325,19 +365,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = _state(config).get("report")
     if not report:
         return
-    run_dir, table = report
+    from .evalsuite.reporting import summary_lines
+
     tr = terminalreporter
     tr.section("logprob-eval")
-    header = f"{'case':<52} {'top1':>6} {'MRR':>6} {'AUC':>6} {'bestF1':>7} {'AP':>6}"
-    tr.write_line(header)
-    for name, m in table:
-        vals = [
-            m.get(k, math.nan) for k in ("top1_acc", "mrr", "auc", "best_f1", "average_precision")
-        ]
-        tr.write_line(
-            f"{name[:52]:<52} "
-            + " ".join(f"{v:>{w}.3f}" for v, w in zip(vals, (6, 6, 6, 7, 6), strict=True))
-        )
-    tr.write_line(f"report: {run_dir / 'report.html'}")
+    for line in summary_lines(report[1]):
+        tr.write_line(line)
+    tr.write_line(f"report: {report[0] / 'report.html'}")
     if _state(config).get("interrupted"):
         tr.write_line("the run was interrupted: the report is marked so; reports/latest not moved")
+    comparison = _state(config).get("comparison")
+    if comparison is not None:
+        tr.write_line(f"comparison: {comparison}")

@@ -20,7 +20,7 @@ from .experiments.thresholds import ThresholdSweep
 from .experiments.transforms import split_content_free
 from .redact import redact
 
-__all__ = ["new_run_id", "write_report"]
+__all__ = ["new_run_id", "outcomes_table", "write_report"]
 
 _MAX_PANELS = 12
 
@@ -179,6 +179,36 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
+def _with_ci(value: Any, ci: Any) -> str:
+    """``0.850 [0.760, 0.930]``: a metric with its bootstrap interval."""
+    if not isinstance(value, float | int) or math.isnan(float(value)):
+        return "n/a"
+    if not ci or any(c is None or math.isnan(float(c)) for c in ci):
+        return f"{value:.3f}"
+    return f"{value:.3f} [{float(ci[0]):.3f}, {float(ci[1]):.3f}]"
+
+
+def outcomes_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """One row per config x text: the per-text values the headline metrics average."""
+    rows = []
+    for cfg, m in summary.get("configs", {}).items():
+        labels = m.get("labels", [])
+        for ex, o in m.get("per_text", {}).items():
+            rows.append(
+                {
+                    "config": cfg,
+                    "example_id": ex,
+                    **{f: o[f] for f in ("best_true_rank", "rr", "top1", "topk", "auc")},
+                    "top_label": o["top_label"],
+                    "true": ";".join(o["true"]),
+                    "true_scores": json.dumps(
+                        {lb: s for lb, s in zip(labels, o["scores"], strict=True) if lb in o["true"]}
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -201,22 +231,27 @@ def _html(title: str, summary: dict[str, Any], images: list[Path]) -> str:
     thr = summary.get("thresholds", {})
     for cfg, m in summary.get("configs", {}).items():
         t = thr.get(cfg, {})
+        ci = {**m.get("ci", {}), **t.get("ci", {})}
         rows.append(
             [
                 _short(cfg),
                 m["n_examples"],
-                m["top1_acc"],
-                m["topk_acc"],
-                m["mrr"],
-                m["auc"],
+                _with_ci(m["top1_acc"], ci.get("top1_acc")),
+                _with_ci(m["topk_acc"], ci.get("topk_acc")),
+                _with_ci(m["mrr"], ci.get("mrr")),
+                _with_ci(m["auc"], ci.get("auc")),
                 m["coverage"],
-                t.get("best_f1", math.nan),
-                t.get("average_precision", math.nan),
+                _with_ci(t.get("best_f1", math.nan), ci.get("best_f1")),
+                _with_ci(t.get("average_precision", math.nan), ci.get("average_precision")),
                 t.get("best_threshold", math.nan),
                 t.get("transfer", {}).get("kept", math.nan),
             ]
         )
-    parts.append("<h2>Ranking and thresholds per config</h2>")
+    parts.append(
+        "<h2>Ranking and thresholds per config</h2><p>Each metric with its 95% bootstrap "
+        "interval over texts (seeded; texts resampled as clusters). Per-text outcomes: "
+        "<code>outcomes.csv</code> and <code>metrics.json</code>.</p>"
+    )
     parts.append(
         _table(
             [
@@ -330,6 +365,7 @@ def write_report(
     run = root / (run_id or new_run_id())
     run.mkdir(parents=True, exist_ok=True)
     df.to_csv(run / "scores.csv", index=False)
+    outcomes_table(summary).to_csv(run / "outcomes.csv", index=False)
     (run / "metrics.json").write_text(redact(json.dumps(_jsonable(summary), indent=2)))
     real, _ = split_content_free(df)
     images = [

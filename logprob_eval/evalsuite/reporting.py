@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,39 @@ from ..experiments.analysis import analyze
 from ..experiments.table import to_frame
 from ..report import write_report
 
-__all__ = ["write_run_report"]
+__all__ = ["summary_lines", "write_run_report"]
+
+_COLUMNS = (
+    ("top1_acc", "top-1"),
+    ("topk_acc", "top-k"),
+    ("mrr", "MRR"),
+    ("auc", "AUC"),
+    ("best_f1", "best F1"),
+    ("average_precision", "AP"),
+)
+
+
+def _cell(value: Any, ci: Any) -> str:
+    """``0.85 [0.76, 0.93]`` (two decimals: the intervals are wider than that)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if not ci or any(c is None or math.isnan(float(c)) for c in ci):
+        return f"{value:.2f}"
+    return f"{value:.2f} [{float(ci[0]):.2f}, {float(ci[1]):.2f}]"
+
+
+def summary_lines(table: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The terminal summary: every headline metric with its 95% bootstrap interval."""
+    width = max([len(name) for name, _ in table] + [4])
+    lines = [
+        f"{'case':<{width}} " + " ".join(f"{h:<17}" for _, h in _COLUMNS).rstrip(),
+        f"{'':<{width}} (95% bootstrap intervals over texts)",
+    ]
+    for name, m in table:
+        ci = m.get("ci", {})
+        cells = [f"{_cell(m.get(k, math.nan), ci.get(k)):<17}" for k, _ in _COLUMNS]
+        lines.append(f"{name:<{width}} " + " ".join(cells).rstrip())
+    return lines
 
 
 def write_run_report(
@@ -48,5 +81,5 @@ def write_run_report(
         row = configs.loc[cfg]
         model = str(row["model"]).split("@")[0]
         name = f"{model} {row['method']} {row['template']} {row['label_set']}"
-        table.append((name, {**m, **t}))
+        table.append((name, {**m, **t, "ci": {**m.get("ci", {}), **t.get("ci", {})}}))
     return run, table
