@@ -29,6 +29,4 @@ def test_ranking(llm_case, llm_metrics, llm_config, llm_dataset, record_property
     floors = llm_config.floors("ranking", llm_case)
     assert floors, f"case {llm_case.id}: no ranking floor and not declared at chance"
     texts = {ex.id: ex.text for ex in llm_dataset}
-    check_floors(
-        llm_case.id, m.as_dict(), floors, worst=format_worst(m.worst, texts), ci=m.ci
-    )
+    check_floors(llm_case.id, m.as_dict(), floors, worst=format_worst(m.worst, texts), ci=m.ci)

@@ -102,7 +102,6 @@ def _validate(config: pytest.Config) -> None:
     """The config file, the case selection and the dataset's labels, checked once before
     collection: a problem is one usage error (exit 4), not a collection error per module."""
     from .errors import LogprobEvalError
-
     from .evalsuite.power import weak_floors
 
     try:

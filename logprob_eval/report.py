@@ -202,7 +202,11 @@ def outcomes_table(summary: dict[str, Any]) -> pd.DataFrame:
                     "top_label": o["top_label"],
                     "true": ";".join(o["true"]),
                     "true_scores": json.dumps(
-                        {lb: s for lb, s in zip(labels, o["scores"], strict=True) if lb in o["true"]}
+                        {
+                            lb: s
+                            for lb, s in zip(labels, o["scores"], strict=True)
+                            if lb in o["true"]
+                        }
                     ),
                 }
             )

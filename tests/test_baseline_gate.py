@@ -141,8 +141,11 @@ def test_texts_in_one_run_only_are_listed():
 
 def test_check_baseline_writes_reads_and_fails_without_one(tmp_path):
     path = tmp_path / "case-x.json"
-    with pytest.raises(AssertionError, match=r"no baseline case-x.json; create it with "
-                       r"`pytest evals -k case-x --update-baselines`"):
+    with pytest.raises(
+        AssertionError,
+        match=r"no baseline case-x.json; create it with "
+        r"`pytest evals -k case-x --update-baselines`",
+    ):
         check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=False)
     assert check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=True) is None
     loaded = load_baseline(path)

@@ -164,7 +164,9 @@ def test_auc_is_not_symmetric_in_the_truth():
     """One true label ranked first of four: AUC 1; the same scores with the truth inverted
     give 0 (a hand case where both are 0.5 cannot tell them apart)."""
     df = to_frame(
-        frame({"e": {"A": (-0.5, True), "B": (-1.0, False), "C": (-2.0, False), "D": (-3.0, False)}})
+        frame(
+            {"e": {"A": (-0.5, True), "B": (-1.0, False), "C": (-2.0, False), "D": (-3.0, False)}}
+        )
     )
     m = ranking_metrics(df, "m:x/exact/t/normal")
     assert m.auc == 1.0 and m.per_text["e"]["auc"] == 1.0
@@ -180,8 +182,18 @@ def test_mrr_counts_the_best_ranked_true_label_only():
     df = to_frame(
         frame(
             {
-                "e1": {"A": (-0.5, True), "B": (-1.0, False), "C": (-2.0, True), "D": (-3.0, False)},
-                "e2": {"A": (-0.5, False), "B": (-1.0, False), "C": (-2.0, False), "D": (-3.0, True)},
+                "e1": {
+                    "A": (-0.5, True),
+                    "B": (-1.0, False),
+                    "C": (-2.0, True),
+                    "D": (-3.0, False),
+                },
+                "e2": {
+                    "A": (-0.5, False),
+                    "B": (-1.0, False),
+                    "C": (-2.0, False),
+                    "D": (-3.0, True),
+                },
             }
         )
     )

@@ -148,10 +148,24 @@ def test_report_and_summary(suite):
     result.stdout.fnmatch_lines(
         ["*logprob-eval*", "*openai-compatible:fake*exact simple normal*", "report: *report.html"]
     )
+    result.stdout.re_match_lines([r".*exact simple normal +\d\.\d\d \[\d\.\d\d, \d\.\d\d\].*"])
     latest = suite.path / "reports" / "latest"
     metrics = json.loads((latest / "metrics.json").read_text())
     assert len(metrics["configs"]) == 4
+    cfg = next(iter(metrics["configs"].values()))
+    assert len(cfg["per_text"]) == 8 and set(cfg["ci"]) == {"top1_acc", "topk_acc", "mrr", "auc"}
+    assert all(len(v) == 2 for v in cfg["ci"].values())
+    thr = next(iter(metrics["thresholds"].values()))
+    assert set(thr["ci"]) == {"best_f1", "average_precision"}
+    assert (latest / "outcomes.csv").read_text().count("\n") == 4 * 8 + 1
+    assert "[" in (latest / "report.html").read_text()  # intervals in the table
     assert (suite.path / "junit.xml").read_text().count("<testcase") == 4
+
+    earlier = latest.resolve()
+    again = suite.runpytest_subprocess("-m", "not openai", f"--llm-compare-to={earlier}")
+    again.stdout.fnmatch_lines(["comparison: *comparison.md"])
+    md = (suite.path / "reports" / "latest" / "comparison.md").read_text()
+    assert "Flipped texts: 0" in md and "regressions: none" in md
 
 
 def test_parallel_run_matches_serial(suite):

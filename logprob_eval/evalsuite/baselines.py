@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -186,7 +186,9 @@ def _pin(now: Baseline, base: Baseline) -> GateResult:
             shown = ", ".join(f"{f} {old.get(f)!r} -> {new.get(f)!r}" for f in fields[:2])
             texts.append(f"    {e}: {shown}"[:200])
     if texts:
-        failures.append(f"  per-text outcomes differ on {len(texts)} text(s):\n" + "\n".join(texts[:5]))
+        failures.append(
+            f"  per-text outcomes differ on {len(texts)} text(s):\n" + "\n".join(texts[:5])
+        )
     return GateResult("same recordings", failures, lines)
 
 
@@ -197,7 +199,11 @@ def gate(
     if now.digest is not None and now.digest == base.digest:
         return _pin(now, base)
     comps, shared, only_a, only_b = compare_outcomes(
-        base.outcomes(), now.outcomes(), alpha=alpha, min_effect=min_effect, seed=seed,
+        base.outcomes(),
+        now.outcomes(),
+        alpha=alpha,
+        min_effect=min_effect,
+        seed=seed,
         metrics=[m for m in GATED_METRICS if m in base.metrics],
     )
     failures, lines = [], []
