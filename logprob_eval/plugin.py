@@ -368,7 +368,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
     tr = terminalreporter
     tr.section("logprob-eval")
-    for line in summary_lines(report[1]):
+    for line in summary_lines(report[1], report[2]):
         tr.write_line(line)
     tr.write_line(f"report: {report[0] / 'report.html'}")
     if _state(config).get("interrupted"):

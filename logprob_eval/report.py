@@ -274,6 +274,21 @@ def _html(title: str, summary: dict[str, Any], images: list[Path]) -> str:
             rows,
         )
     )
+    groups = summary.get("tau_groups", {})
+    if groups:
+        parts.append(
+            "<h2>Rank agreement per group</h2><p>Mean per-text Kendall tau over the config "
+            "pairs of a group, with its 95% bootstrap interval over texts.</p>"
+        )
+        parts.append(
+            _table(
+                ["group", "pairs", "mean Kendall tau"],
+                [
+                    [_short(g), v["n_pairs"], _with_ci(v["mean_kendall_tau"], v["ci"])]
+                    for g, v in groups.items()
+                ],
+            )
+        )
     tr = summary.get("transforms", {})
     if tr:
         parts.append(

@@ -239,3 +239,17 @@ def test_per_text_outcomes_and_intervals_of_a_larger_case():
     assert per["e07"]["scores"] == [table["e07"][f"L{j}"][0] for j in range(6)]
     assert per["e07"]["true"] == ["L1"]
     assert m.ci == ranking_metrics(to_frame(frame(table)), "m:x/exact/t/normal").ci
+
+
+def test_group_tau_is_the_mean_of_its_pairs_with_an_interval_over_texts():
+    from logprob_eval.experiments.metrics import group_tau
+
+    a, b = "m:x/exact/t1/normal", "m:x/exact/t2/normal"
+    same = agreement(_two_configs(0.5, False), a, b)
+    rev = agreement(_two_configs(0.0, True), a, b)
+    mean, (lo, hi), by_text = group_tau([same, rev])
+    assert mean == pytest.approx((same.kendall_tau + rev.kendall_tau) / 2)  # (1 + -1) / 2
+    assert mean == pytest.approx(0.0) and lo <= 0.0 <= hi
+    assert set(by_text) == set(same.tau_by_text)
+    m2, ci2, _ = group_tau([same])
+    assert m2 == pytest.approx(1.0) and ci2 == [pytest.approx(1.0), pytest.approx(1.0)]

@@ -32,8 +32,11 @@ def _cell(value: Any, ci: Any) -> str:
     return f"{value:.2f} [{float(ci[0]):.2f}, {float(ci[1]):.2f}]"
 
 
-def summary_lines(table: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-    """The terminal summary: every headline metric with its 95% bootstrap interval."""
+def summary_lines(
+    table: Sequence[tuple[str, dict[str, Any]]], groups: dict[str, Any] | None = None
+) -> list[str]:
+    """The terminal summary: every headline metric with its 95% bootstrap interval, then
+    the mean Kendall tau of each group of configs."""
     width = max([len(name) for name, _ in table] + [4])
     lines = [
         f"{'case':<{width}} " + " ".join(f"{h:<17}" for _, h in _COLUMNS).rstrip(),
@@ -43,14 +46,17 @@ def summary_lines(table: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
         ci = m.get("ci", {})
         cells = [f"{_cell(m.get(k, math.nan), ci.get(k)):<17}" for k, _ in _COLUMNS]
         lines.append(f"{name:<{width}} " + " ".join(cells).rstrip())
+    for name, g in (groups or {}).items():
+        shown = name.split("@")[0].replace("/", " ")
+        lines.append(f"{shown:<{width}} tau {_cell(g['mean_kendall_tau'], g['ci'])}")
     return lines
 
 
 def write_run_report(
     rows: Sequence[dict[str, Any]], out_dir: str | Path, *, interrupted: bool = False
-) -> tuple[Path, list[tuple[str, dict[str, Any]]]]:
-    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows).
-    An ``interrupted`` run is marked so and does not move ``latest``."""
+) -> tuple[Path, list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows,
+    Kendall tau groups). An ``interrupted`` run is marked so and does not move ``latest``."""
     seen: set[tuple[Any, ...]] = set()
     unique = []
     for r in rows:
@@ -82,4 +88,4 @@ def write_run_report(
         model = str(row["model"]).split("@")[0]
         name = f"{model} {row['method']} {row['template']} {row['label_set']}"
         table.append((name, {**m, **t, "ci": {**m.get("ci", {}), **t.get("ci", {})}}))
-    return run, table
+    return run, table, summary.get("tau_groups", {})
