@@ -226,7 +226,7 @@ def paired_difference(
 ) -> PairedResult:
     """Paired bootstrap of ``stat_b - stat_a`` over ``n`` shared texts (index ``i`` is the
     same text in both). The p-value is two-sided: twice the share of resampled differences
-    on the far side of zero (capped at 1)."""
+    on the far side of zero, as ``(count + 1) / (resamples + 1)`` (capped at 1)."""
     full = np.arange(n)[None, :]
     a = float(np.asarray(stat_a(full))[0]) if n else math.nan
     b = float(np.asarray(stat_b(full))[0]) if n else math.nan
@@ -243,7 +243,9 @@ def paired_difference(
     if not len(finite) or np.all(finite == 0):
         p = 1.0
     else:
-        p = float(min(1.0, 2 * min((finite <= 0).mean(), (finite >= 0).mean())))
+        # (count + 1) / (resamples + 1): a p-value is never 0 from finitely many resamples
+        tail = min((finite <= 0).sum(), (finite >= 0).sum())
+        p = float(min(1.0, 2 * (tail + 1) / (len(finite) + 1)))
     return PairedResult(metric, a, b, diff, lo, hi, p, n)
 
 
