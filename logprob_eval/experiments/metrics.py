@@ -204,10 +204,10 @@ def ranking_metrics(
     return RankingMetrics(
         config=config,
         n_examples=len(ids),
-        top1_acc=float((best_true <= 1).mean()),
-        topk_acc=float((best_true <= k).mean()),
+        top1_acc=float(outcome["top1"].mean()),
+        topk_acc=float(outcome["topk"].mean()),
         k=k,
-        mrr=float((1.0 / best_true).mean()),
+        mrr=float(outcome["rr"].mean()),
         auc=mean_auc,
         coverage=coverage,
         n_errors=n_errors,
