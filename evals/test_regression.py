@@ -1,36 +1,27 @@
-"""Metrics stay within tolerance of the stored baselines (evals/baselines/);
-`pytest evals --update-baselines` rewrites them."""
+"""No regression against the stored baselines (evals/baselines/): with the recordings the
+baseline was computed from, any change is a code change (exact pin, both directions); with
+new recordings, a paired test over texts fails only on a significant drop larger than
+``min_effect``. `pytest evals --update-baselines` rebuilds them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
+from logprob_eval.evalsuite.baselines import recordings_digest
 from logprob_eval.evalsuite.checks import check_baseline
 
-BASELINES = Path(__file__).parent / "baselines"
 
-
-def test_no_regression(llm_case, llm_metrics, llm_config, update_baselines):
-    metrics = llm_metrics(llm_case)
-    m, s = metrics.ranking, metrics.sweep
-    values = {
-        "top1_acc": m.top1_acc,
-        "topk_acc": m.topk_acc,
-        "mrr": m.mrr,
-        "auc": m.auc,
-        "best_f1": s.best_f1,
-        "average_precision": s.average_precision,
-    }
-    outcome = check_baseline(
-        llm_case.id,
-        values,
-        BASELINES / f"{llm_case.id}.json",
-        llm_config.expect("regression", "tolerance", 0.02),
+def test_no_regression(
+    llm_case, llm_metrics, llm_runner, llm_config, update_baselines, record_property
+):
+    digest = recordings_digest([llm_runner.cassette_path(llm_case.id)])
+    result = check_baseline(
+        llm_metrics(llm_case).baseline(digest),
+        llm_config.baseline_dir / f"{llm_case.id}.json",
+        alpha=float(llm_config.expect("regression", "alpha", 0.05)),
+        min_effect=float(llm_config.expect("regression", "min_effect", 0.02)),
         update=update_baselines,
     )
-    if outcome == "missing":
-        pytest.skip(
-            f"no baseline for {llm_case.id}: create it with pytest evals --update-baselines"
-        )
+    if result is not None:
+        record_property("baseline_gate", result.mode)
+        for metric, c in result.comparisons.items():
+            record_property(f"{metric}_diff", c.result.diff)
+            record_property(f"{metric}_diff_p", c.significant_p)

@@ -10,17 +10,19 @@ import numpy as np
 import pandas as pd
 
 from logprob_eval.experiments import agreement, split_content_free
+from logprob_eval.experiments.metrics import group_tau
 
 
 def _check(group, llm_scores, floor, what, record_property):
     df, _ = split_content_free(pd.concat([llm_scores(c) for c in group], ignore_index=True))
     pairs = [agreement(df, a.config, b.config) for a, b in itertools.combinations(group, 2)]
-    taus = [p.kendall_tau for p in pairs if not math.isnan(p.kendall_tau)]
     shifts = [p.median_shift for p in pairs]
-    record_property("mean_kendall_tau", float(np.mean(taus)) if taus else math.nan)
+    mean_tau, (lo, hi), _ = group_tau(pairs)
+    record_property("mean_kendall_tau", mean_tau)
+    record_property("mean_kendall_tau_ci_low", lo)
+    record_property("mean_kendall_tau_ci_high", hi)
     record_property("max_abs_median_shift", float(np.nanmax(np.abs(shifts))))
     assert all(math.isfinite(s) for s in shifts), "every pair's score shift must be measurable"
-    mean_tau = float(np.mean(taus)) if taus else math.nan
     worst = sorted(pairs, key=lambda p: p.kendall_tau)[:3]
     detail = "\n".join(
         f"    {p.a} vs {p.b}: tau {p.kendall_tau:.3f}, top-1 agreement "
@@ -28,7 +30,8 @@ def _check(group, llm_scores, floor, what, record_property):
         for p in worst
     )
     assert mean_tau >= floor, (
-        f"mean Kendall tau across {what} = {mean_tau:.3f} is below the floor {floor:.3f}\n"
+        f"mean Kendall tau across {what} = {mean_tau:.3f} [{lo:.3f}, {hi:.3f}] is below the "
+        f"floor {floor:.3f}\n"
         f"  least agreeing pairs:\n{detail}"
     )
 

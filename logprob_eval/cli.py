@@ -295,6 +295,17 @@ def _stability(args: argparse.Namespace) -> int:
     return _failure_summary(done)
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs
+
+    md = compare_runs(
+        args.a, args.b, out=args.out, k=args.k, alpha=args.alpha, min_effect=args.min_effect
+    )
+    print(md.read_text(encoding="utf-8"))
+    print(f"written: {md} and {md.with_suffix('.json')}")
+    return 0
+
+
 def _thresholds(args: argparse.Namespace) -> int:
     from .experiments.table import read_scores
     from .outputs import prepare_dir
@@ -404,6 +415,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", type=Path, required=True, help="scores CSV from `score`")
     _add_analysis(p)
     p.set_defaults(func=_thresholds)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare two runs: paired tests per config and the texts that flipped",
+        description="Compare run B with run A (report folders or scores tables): per config "
+        "the metric differences with paired bootstrap intervals and p-values (McNemar for "
+        "top-1), regressions, and the texts whose top label changed or whose true label "
+        "left the top k. Writes comparison.md and comparison.json.",
+    )
+    p.add_argument("a", type=Path, help="run A: a report folder (or its scores.csv)")
+    p.add_argument("b", type=Path, help="run B: a report folder (or its scores.csv)")
+    p.add_argument("--out", type=Path, default=Path("comparison"), help="output folder")
+    p.add_argument("--k", type=int, default=3, help="top-k (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance (default: 0.05)")
+    p.add_argument(
+        "--min-effect", type=float, default=0.02, help="smallest drop that counts (default: 0.02)"
+    )
+    p.set_defaults(func=_compare)
 
     p = sub.add_parser(
         "generate",

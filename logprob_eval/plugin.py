@@ -77,6 +77,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="keep the newest N run folders in the report dir, 0 keeps all (default: 10); "
         "only folders logprob-eval created are ever deleted",
     )
+    group.addoption(
+        "--llm-compare-to",
+        default=None,
+        metavar="DIR",
+        help="compare this run with an earlier report folder (paired tests, flipped texts); "
+        "writes comparison.md/.json into this run's report",
+    )
     parser.addini("llm_config", "eval suite config file", default="evals/evals.toml")
     parser.addini("llm_cassette_dir", "cassette directory", default="cassettes")
 
@@ -113,6 +120,7 @@ def _validate(config: pytest.Config) -> None:
     """The config file, the case selection and the dataset's labels, checked once before
     collection: a problem is one usage error (exit 4), not a collection error per module."""
     from .errors import LogprobEvalError
+    from .evalsuite.power import weak_floors
 
     try:
         if not config.getoption("--llm-no-report"):
@@ -120,11 +128,16 @@ def _validate(config: pytest.Config) -> None:
 
             prepare_dir(_report_dir(config), flag="--llm-report-dir")
         cases = _selected_cases(config)
-        _eval_config(config).check_label_sets(
-            _eval_config(config).load_dataset(config.rootpath), cases
-        )
+        if config.getoption("--llm-compare-to"):
+            from .compare import scores_path
+
+            scores_path(Path(config.getoption("--llm-compare-to")))
+        dataset = _eval_config(config).load_dataset(config.rootpath)
+        _eval_config(config).check_label_sets(dataset, cases)
     except LogprobEvalError as exc:
         raise pytest.UsageError(f"logprob-eval: {exc}") from None
+    # reported at collection (pytest_report_collectionfinish), not an error
+    _state(config)["weak_floors"] = weak_floors(_eval_config(config), cases, dataset)
     _check_recording_can_connect(config, cases)
 
 
@@ -214,6 +227,15 @@ def _groups(cases: list[Any], vary: str) -> dict[str, list[Any]]:
         slug = c.id.rsplit(f"-{c.template.name}-{c.label_set.name}", 1)[0]
         out.setdefault(f"{slug}-{fixed}-across-{vary}s", []).append(c)
     return {k: v for k, v in out.items() if len(v) > 1}
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """Floors a scorer at chance clears more than 1 time in 20 on the suite's texts."""
+    weak = _state(config).get("weak_floors") or []
+    if not weak:
+        return []
+    head = f"logprob-eval: {len(weak)} floor(s) a scorer at chance clears more than 1 time in 20:"
+    return [head, *(f"  {w}" for w in weak)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -319,12 +341,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 
 @pytest.fixture
 def llm_metrics(llm_scores: Any, llm_runner: Any) -> Callable[[Any], Any]:
-    """``llm_metrics(case)`` -> its ranking metrics, threshold sweep and transfer, computed
-    once per process and shown as they are in the run's report (skips like ``llm_scores``)."""
+    """``llm_metrics(case)`` -> its metrics with bootstrap intervals (a
+    :class:`~logprob_eval.evalsuite.casemetrics.CaseMetrics`): ranking, threshold sweep and
+    transfer, computed once per process and shown as they are in the run's report (skips
+    like ``llm_scores``)."""
+    from .evalsuite.casemetrics import CaseMetrics
 
     def get(case: Any) -> Any:
         llm_scores(case)
-        return llm_runner.analysis(case)
+        return CaseMetrics.of(case.id, llm_runner.analysis(case))
 
     return get
 
@@ -407,8 +432,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         outcomes=state["outcomes"].sorted(),
         texts={ex.id: ex.text for ex in suite.load_dataset(config.rootpath)},
         keep=config.getoption("--llm-keep-reports"),
+        baselines=suite.baseline_dir,
+        case_configs={c.id: c.config for c in suite.cases()},
+        compare_to=Path(other) if (other := config.getoption("--llm-compare-to")) else None,
     )
     state["report_seconds"] = time.perf_counter() - started
+    if other:
+        state["comparison"] = state["report"].run_dir / "comparison.md"
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -442,25 +472,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not report:
         _skips_line(tr, outcomes)
         return
-    run_dir, table, failing = report
-    header = f"{'case':<52} {'top1':>6} {'MRR':>6} {'AUC':>6} {'bestF1':>7} {'AP':>6}"
-    tr.write_line(header)
-    for name, m in table:
-        vals = [
-            m.get(k, math.nan) for k in ("top1_acc", "mrr", "auc", "best_f1", "average_precision")
-        ]
-        tr.write_line(
-            f"{name[:52]:<52} "
-            + " ".join(f"{v:>{w}.3f}" for v, w in zip(vals, (6, 6, 6, 7, 6), strict=True))
-        )
+    from .evalsuite.reporting import summary_lines
+
+    for line in summary_lines(report.table, report.tau_groups):
+        tr.write_line(line)
+    run_dir = report.run_dir
     seconds = _state(config).get("report_seconds", math.nan)
     tr.write_line(f"report: {run_dir / 'report.html'} (written in {seconds:.1f} s)")
     if _state(config).get("interrupted"):
         tr.write_line("the run was interrupted: the report is marked so; reports/latest not moved")
-    for case in failing:
+    for case in report.failing:
         tr.write_line(f"  failed: {run_dir / 'report.html'}#case-{case}")
+    comparison = _state(config).get("comparison")
+    if comparison is not None:
+        tr.write_line(f"comparison: {comparison}")
     _skips_line(tr, outcomes)
-
 
 
 def _skips_line(tr: Any, outcomes: list[dict[str, Any]]) -> None:

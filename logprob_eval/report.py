@@ -20,7 +20,7 @@ from .redact import redact
 from .report_html import render_report
 from .retention import DEFAULT_KEEP, mark_run, prune_runs
 
-__all__ = ["new_run_id", "write_report"]
+__all__ = ["new_run_id", "outcomes_table", "write_report"]
 
 _MAX_PANELS = 12
 
@@ -134,6 +134,31 @@ def plot_pr_curves(sweeps: Sequence[ThresholdSweep], path: Path) -> Path | None:
     return path
 
 
+def outcomes_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """One row per config x text: the per-text values the headline metrics average."""
+    rows = []
+    for cfg, m in summary.get("configs", {}).items():
+        labels = m.get("labels", [])
+        for ex, o in m.get("per_text", {}).items():
+            rows.append(
+                {
+                    "config": cfg,
+                    "example_id": ex,
+                    **{f: o[f] for f in ("best_true_rank", "rr", "top1", "topk", "auc")},
+                    "top_label": o["top_label"],
+                    "true": ";".join(o["true"]),
+                    "true_scores": json.dumps(
+                        {
+                            lb: s
+                            for lb, s in zip(labels, o["scores"], strict=True)
+                            if lb in o["true"]
+                        }
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def write_report(
     out_dir: str | Path,
     df: pd.DataFrame,
@@ -165,6 +190,7 @@ def write_report(
     run.mkdir(parents=True, exist_ok=True)
     mark_run(run)
     df.to_csv(run / "scores.csv", index=False)
+    outcomes_table(summary).to_csv(run / "outcomes.csv", index=False)
     (run / "metrics.json").write_text(redact(json.dumps(_jsonable(summary), indent=2)))
     real, _ = split_content_free(df)
     images = [

@@ -70,10 +70,20 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _ci(summary: Mapping[str, Any], config: str | None, metric: str) -> Any:
+    """The 95% bootstrap interval of a config's metric (ranking metrics under
+    ``configs[config]["ci"]``, threshold metrics under ``thresholds[config]["ci"]``)."""
+    for section in ("configs", "thresholds"):
+        ci = ((summary.get(section, {}).get(config or "", {}) or {}).get("ci") or {}).get(metric)
+        if ci:
+            return ci
+    return None
+
+
 def _interval(summary: Mapping[str, Any], config: str | None, metric: str) -> str:
-    """`` [lo, hi]`` from ``summary["intervals"][config][metric]`` where a run has it."""
-    ci = (summary.get("intervals", {}).get(config or "", {}) or {}).get(metric)
-    if not ci or any(x is None for x in ci[:2]):
+    """`` [lo, hi]`` where the summary holds the metric's interval (else empty)."""
+    ci = _ci(summary, config, metric)
+    if not ci or any(x is None or math.isnan(float(x)) for x in ci[:2]):
         return ""
     return f" [{float(ci[0]):.3f}, {float(ci[1]):.3f}]"
 
@@ -114,7 +124,7 @@ def _verdict_section(outcomes: Sequence[Mapping[str, Any]], summary: Mapping[str
             test = _esc(o["test"])
             failures = o.get("failures") or []
             for f in failures:
-                bound_kind = "baseline" if f.get("kind") == "baseline" else "floor"
+                bound_kind = f.get("kind") or "floor"  # floor, baseline or chance
                 lines.append(
                     f"<tr><td>{test}</td><td>{_esc(f['metric'])}</td>"
                     f"<td>{_num(f.get('value'))}{_interval(summary, config, f['metric'])}</td>"
@@ -169,10 +179,15 @@ def _heatmap_section(summary: Mapping[str, Any], short: Any) -> str:
             else:
                 v = thresholds.get(cfg, {}).get("transfer", {}).get(key)
             v = math.nan if v is None else v
-            cells.append(f"<td style='{_heat(v)}'>{_num(v)}</td>")
+            shown = _interval(summary, cfg, key) if section != "transfer" else ""
+            small = f"<br><small>{shown.strip()}</small>" if shown else ""
+            cells.append(f"<td style='{_heat(v)}'>{_num(v)}{small}</td>")
         rows.append(f"<tr><td>{_esc(short(cfg))}</td>{''.join(cells)}</tr>")
     return (
-        "<h2 id='heatmap'>Configs x metrics</h2><p>Colour from red (0) to green (1).</p>"
+        "<h2 id='heatmap'>Configs x metrics</h2><p>Colour from red (0) to green (1); under "
+        "each value its 95% bootstrap interval over texts (seeded; texts resampled as "
+        "clusters). Per-text outcomes: <code>outcomes.csv</code> and "
+        "<code>metrics.json</code>.</p>"
         f"<table class='heatmap'><thead><tr><th>config</th>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
@@ -269,6 +284,9 @@ def _worst_section(
 
 
 def _flips_section(summary: Mapping[str, Any]) -> str:
+    """``summary["flips"]``: one mapping per flipped text (``case``, ``example_id``,
+    ``before``, ``after``, optional ``why`` and ``against``); None when the run had nothing
+    to compare with."""
     flips = summary.get("flips")
     parts = ["<h2 id='flips'>Texts that flipped against the baseline</h2>"]
     if flips is None:
@@ -280,12 +298,44 @@ def _flips_section(summary: Mapping[str, Any]) -> str:
     if not flips:
         parts.append("<p>No text flipped.</p>")
         return "".join(parts)
+    parts.append(
+        "<p>Texts whose top label changed, or whose true label left or entered the top k "
+        "(the baseline's ranking, then this run's).</p>"
+    )
     rows = [
-        [f.get("case", ""), f.get("example_id", ""), f.get("before", ""), f.get("after", "")]
+        [
+            f.get("case", ""),
+            f.get("example_id", ""),
+            f.get("why", ""),
+            f.get("before", ""),
+            f.get("after", ""),
+            f.get("against", "baseline"),
+        ]
         for f in flips
     ]
-    parts.append(_table(["case", "text id", "baseline", "now"], rows))
+    parts.append(_table(["case", "text id", "what changed", "baseline", "now", "against"], rows))
     return "".join(parts)
+
+
+def _tau_groups_section(summary: Mapping[str, Any], short: Any) -> str:
+    groups = summary.get("tau_groups") or {}
+    if not groups:
+        return ""
+    rows = [
+        [
+            short(g),
+            v["n_pairs"],
+            _num(v["mean_kendall_tau"])
+            + _interval({"configs": {g: {"ci": {"t": v["ci"]}}}}, g, "t"),
+        ]
+        for g, v in groups.items()
+    ]
+    return (
+        "<h3 id='tau-groups'>Rank agreement per group</h3>"
+        "<p>Mean per-text Kendall tau over the config pairs of a group, with its 95% "
+        "bootstrap interval over texts.</p>"
+        + _table(["group", "pairs", "mean Kendall tau [interval]"], rows)
+    )
 
 
 def _details_section(summary: Mapping[str, Any], short: Any) -> str:
@@ -387,6 +437,7 @@ def render_report(
         _worst_section(failing, summary, df, texts or {}),
         _flips_section(summary),
         _agreement_section(summary, short),
+        _tau_groups_section(summary, short),
         "<h2 id='plots'>Plots</h2>",
         *(f"<p><img src='{_esc(p.name)}' alt='{_esc(p.stem)}'></p>" for p in images),
         _details_section(summary, short),

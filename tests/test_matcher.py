@@ -73,7 +73,7 @@ def test_no_positions_is_missing_not_a_sentinel():
     for s in scores.values():
         assert s.status == "missing"
         assert s.logprob == -math.inf
-        assert s.logprob != -999
+        assert s.path == () and s.start is None  # no path was walked: nothing to cite
 
 
 def test_whitespace_variants_combine_by_logsumexp():

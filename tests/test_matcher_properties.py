@@ -15,6 +15,8 @@ from logprob_eval.matcher import SEPARATOR_PATTERN, _ends_with_separator, match_
 from logprob_eval.parsing import parse_positions
 from logprob_eval.records import logsumexp
 
+from .reference_matcher import reference_match
+
 LABEL_CHARS = "bcdfghjklm"  # no vowels: labels never contain separator words like "and"
 OTHER_CHARS = "nopqrstvwxyz"  # alternatives built from these can never match a label
 
@@ -80,10 +82,16 @@ labels_strategy = st.lists(
 
 @given(labels_strategy, st.lists(stream_position, max_size=12))
 def test_scores_are_at_most_zero_and_never_nan(labels: list[str], positions: list[Any]) -> None:
-    for s in match_labels(labels, positions).values():
+    ref = reference_match(labels, positions)
+    for label, s in match_labels(labels, positions).items():
         assert not math.isnan(s.logprob)
         assert s.logprob <= 0.0
         assert s.status in {"exact", "upper_bound", "missing"}
+        # and the value is the rule's (the straightforward reference implementation's)
+        assert s.status == ref[label].status
+        assert math.isclose(s.logprob, ref[label].logprob, abs_tol=1e-12) or (
+            s.logprob == ref[label].logprob
+        )
 
 
 @given(labels_strategy, st.lists(stream_position, min_size=1, max_size=10), st.data())
@@ -220,9 +228,14 @@ def test_huge_top_k_duplicates_and_empty_tokens(tokens: list[str], k: int, data:
         }
         for _ in range(data.draw(st.integers(0, 4)))
     ]
-    for s in match_labels(["Art", "Sports"], positions).values():
+    ref = reference_match(["Art", "Sports"], positions)
+    for label, s in match_labels(["Art", "Sports"], positions).items():
         assert s.logprob <= 0.0
         assert not math.isnan(s.logprob)
+        assert (s.status, s.path) == (ref[label].status, ref[label].path)
+        assert math.isclose(s.logprob, ref[label].logprob, abs_tol=1e-12) or (
+            s.logprob == ref[label].logprob
+        )
 
 
 @given(spelled_label(), logprobs, logprobs, st.data())

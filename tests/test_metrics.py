@@ -158,3 +158,98 @@ def test_vectorised_kendall_tau_matches_scipy_row_by_row():
     for i in range(1, 200):
         ref = stats.kendalltau(a[i], b[i]).statistic
         assert ours[i] == pytest.approx(ref) or (math.isnan(ref) and math.isnan(ours[i]))
+
+
+def test_auc_is_not_symmetric_in_the_truth():
+    """One true label ranked first of four: AUC 1; the same scores with the truth inverted
+    give 0 (a hand case where both are 0.5 cannot tell them apart)."""
+    df = to_frame(
+        frame(
+            {"e": {"A": (-0.5, True), "B": (-1.0, False), "C": (-2.0, False), "D": (-3.0, False)}}
+        )
+    )
+    m = ranking_metrics(df, "m:x/exact/t/normal")
+    assert m.auc == 1.0 and m.per_text["e"]["auc"] == 1.0
+    inv = to_frame(
+        frame({"e": {"A": (-0.5, False), "B": (-1.0, True), "C": (-2.0, True), "D": (-3.0, True)}})
+    )
+    assert ranking_metrics(inv, "m:x/exact/t/normal").auc == pytest.approx(0.0)
+
+
+def test_mrr_counts_the_best_ranked_true_label_only():
+    """True labels at ranks 1 and 3 of a text: its reciprocal rank is 1, not (1 + 1/3) / 2;
+    false labels never count."""
+    df = to_frame(
+        frame(
+            {
+                "e1": {
+                    "A": (-0.5, True),
+                    "B": (-1.0, False),
+                    "C": (-2.0, True),
+                    "D": (-3.0, False),
+                },
+                "e2": {
+                    "A": (-0.5, False),
+                    "B": (-1.0, False),
+                    "C": (-2.0, False),
+                    "D": (-3.0, True),
+                },
+            }
+        )
+    )
+    m = ranking_metrics(df, "m:x/exact/t/normal", k=2)
+    assert m.mrr == pytest.approx((1 + 1 / 4) / 2)
+    assert (m.top1_acc, m.topk_acc) == (0.5, 0.5)
+    assert m.per_text["e1"]["rr"] == 1.0 and m.per_text["e2"]["rr"] == 0.25
+    assert m.per_text["e2"]["top_label"] == "A" and m.per_text["e2"]["best_true_rank"] == 4.0
+
+
+def test_tie_for_top_k_is_not_a_hit_and_per_text_values_average_to_the_metric():
+    # the true label ties with three others for ranks 2-5 (average rank 3.5): outside top-3
+    df = to_frame(
+        frame(
+            {
+                "e": {
+                    "A": (-0.5, False),
+                    "B": (-1.0, True),
+                    "C": (-1.0, False),
+                    "D": (-1.0, False),
+                    "E": (-1.0, False),
+                }
+            }
+        )
+    )
+    m = ranking_metrics(df, "m:x/exact/t/normal", k=3)
+    assert m.topk_acc == 0.0 and m.mrr == pytest.approx(1 / 3.5)
+
+
+def test_per_text_outcomes_and_intervals_of_a_larger_case():
+    rng = np.random.default_rng(4)
+    table = {
+        f"e{i:02d}": {f"L{j}": (float(rng.normal()), bool(j == i % 6)) for j in range(6)}
+        for i in range(40)
+    }
+    m = ranking_metrics(to_frame(frame(table)), "m:x/exact/t/normal")
+    per = m.per_text
+    assert len(per) == 40 and m.labels == [f"L{j}" for j in range(6)]
+    for metric, name in (("top1_acc", "top1"), ("topk_acc", "topk"), ("mrr", "rr"), ("auc", "auc")):
+        assert np.mean([o[name] for o in per.values()]) == pytest.approx(getattr(m, metric))
+        lo, hi = m.ci[metric]
+        assert lo <= getattr(m, metric) <= hi and hi - lo > 0.05
+    assert per["e07"]["scores"] == [table["e07"][f"L{j}"][0] for j in range(6)]
+    assert per["e07"]["true"] == ["L1"]
+    assert m.ci == ranking_metrics(to_frame(frame(table)), "m:x/exact/t/normal").ci
+
+
+def test_group_tau_is_the_mean_of_its_pairs_with_an_interval_over_texts():
+    from logprob_eval.experiments.metrics import group_tau
+
+    a, b = "m:x/exact/t1/normal", "m:x/exact/t2/normal"
+    same = agreement(_two_configs(0.5, False), a, b)
+    rev = agreement(_two_configs(0.0, True), a, b)
+    mean, (lo, hi), by_text = group_tau([same, rev])
+    assert mean == pytest.approx((same.kendall_tau + rev.kendall_tau) / 2)  # (1 + -1) / 2
+    assert mean == pytest.approx(0.0) and lo <= 0.0 <= hi
+    assert set(by_text) == set(same.tau_by_text)
+    m2, ci2, _ = group_tau([same])
+    assert m2 == pytest.approx(1.0) and ci2 == [pytest.approx(1.0), pytest.approx(1.0)]

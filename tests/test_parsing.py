@@ -138,3 +138,91 @@ def test_parsers_raise_only_library_errors(parser, value):
         parser(value)
     except LogprobEvalError as exc:
         assert str(exc)
+
+
+def test_completion_generation_positions_keep_their_own_values():
+    """A legacy /v1/completions body with generated log-probs, hand-written in the shape of
+    OpenAI's API reference (unit-test data, not a recording)."""
+    body = {
+        "object": "text_completion",
+        "choices": [
+            {
+                "index": 0,
+                "text": " Sports, Art",
+                "logprobs": {
+                    "tokens": [" Sports", ",", " Art"],
+                    "token_logprobs": [-0.25, -0.75, -1.5],
+                    "top_logprobs": [
+                        {" Sports": -0.25, " Art": -2.0},
+                        {",": -0.75, " and": -1.0},
+                        {" Art": -1.5, " Food": -1.75},
+                    ],
+                    "text_offset": [0, 7, 8],
+                },
+                "finish_reason": "length",
+            }
+        ],
+    }
+    got = parse_completion_positions(body)
+    assert [(p.token, p.logprob) for p in got] == [(" Sports", -0.25), (",", -0.75), (" Art", -1.5)]
+    assert [[(a.token, a.logprob) for a in p.top_logprobs] for p in got] == [
+        [(" Sports", -0.25), (" Art", -2.0)],
+        [(",", -0.75), (" and", -1.0)],
+        [(" Art", -1.5), (" Food", -1.75)],
+    ]
+
+
+_token = st.text(st.sampled_from(list("ab ,xyz")), min_size=1, max_size=3)
+_lp = st.floats(min_value=-30.0, max_value=0.0, allow_nan=False)
+
+
+@given(st.lists(st.tuples(_token, _lp, st.dictionaries(_token, _lp, max_size=4)), max_size=8))
+def test_completion_positions_round_trip(steps):
+    """Whatever well-formed body goes in, position j holds token j, log-prob j and the
+    alternatives listed at j (not a neighbour's)."""
+    body = {
+        "choices": [
+            {
+                "text": "".join(t for t, _, _ in steps),
+                "logprobs": {
+                    "tokens": [t for t, _, _ in steps],
+                    "token_logprobs": [lp for _, lp, _ in steps],
+                    "top_logprobs": [top for _, _, top in steps],
+                    "text_offset": [
+                        sum(len(t) for t, _, _ in steps[:j]) for j in range(len(steps))
+                    ],
+                },
+            }
+        ]
+    }
+    got = parse_completion_positions(body)
+    assert [(p.token, p.logprob) for p in got] == [(t, lp) for t, lp, _ in steps]
+    assert [{a.token: a.logprob for a in p.top_logprobs} for p in got] == [
+        top for _, _, top in steps
+    ]
+
+
+@given(st.lists(st.tuples(_token, _lp, st.dictionaries(_token, _lp, max_size=4)), max_size=8))
+def test_chat_positions_round_trip(steps):
+    body = {
+        "choices": [
+            {
+                "message": {"role": "assistant", "content": "".join(t for t, _, _ in steps)},
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": t,
+                            "logprob": lp,
+                            "top_logprobs": [{"token": k, "logprob": v} for k, v in top.items()],
+                        }
+                        for t, lp, top in steps
+                    ]
+                },
+            }
+        ]
+    }
+    got = parse_openai_chat(body)
+    assert [(p.token, p.logprob) for p in got] == [(t, lp) for t, lp, _ in steps]
+    assert [{a.token: a.logprob for a in p.top_logprobs} for p in got] == [
+        top for _, _, top in steps
+    ]

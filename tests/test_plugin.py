@@ -162,12 +162,29 @@ def test_report_and_summary(suite):
             "report: *report.html (written in *s)",
         ]
     )
+    result.stdout.re_match_lines([r".*exact simple normal +\d\.\d\d \[\d\.\d\d, \d\.\d\d\].*"])
     latest = suite.path / "reports" / "latest"
     kept = sorted(p.name for p in (suite.path / "reports").iterdir() if not p.is_symlink())
     assert kept == sorted(["mine", latest.resolve().name])  # the first run was pruned
     metrics = json.loads((latest / "metrics.json").read_text())
     assert len(metrics["configs"]) == 4
+    cfg = next(iter(metrics["configs"].values()))
+    assert len(cfg["per_text"]) == 8 and set(cfg["ci"]) == {"top1_acc", "topk_acc", "mrr", "auc"}
+    assert all(len(v) == 2 for v in cfg["ci"].values())
+    thr = next(iter(metrics["thresholds"].values()))
+    assert set(thr["ci"]) == {"best_f1", "average_precision"}
+    assert (latest / "outcomes.csv").read_text().count("\n") == 4 * 8 + 1
+    page = (latest / "report.html").read_text()
+    assert re.search(r"<br><small>\[\d\.\d{3}, \d\.\d{3}\]</small>", page)  # intervals
+    assert "no per-text baseline" in page  # this suite keeps no baselines
     assert (suite.path / "junit.xml").read_text().count("<testcase") == 4
+
+    earlier = latest.resolve()
+    again = suite.runpytest_subprocess("-m", "not openai", f"--llm-compare-to={earlier}")
+    again.stdout.fnmatch_lines(["comparison: *comparison.md"])
+    md = (suite.path / "reports" / "latest" / "comparison.md").read_text()
+    assert "Flipped texts: 0" in md and "regressions: none" in md
+    assert "No text flipped." in (suite.path / "reports" / "latest" / "report.html").read_text()
 
 
 def test_parallel_run_matches_serial(suite):

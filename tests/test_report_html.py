@@ -19,6 +19,7 @@ SUMMARY = {
             "coverage": 1.0,
             "notes": [],
             "worst": [{"example_id": "t2", "true": ["Art"]}],
+            "ci": {"auc": [0.81, 0.97]},
         },
         "m/exact/b/normal": {
             "top1_acc": 1.0,
@@ -31,7 +32,12 @@ SUMMARY = {
         },
     },
     "thresholds": {
-        "m/exact/a/normal": {"best_f1": 0.6, "average_precision": 0.7, "transfer": {"kept": 0.8}}
+        "m/exact/a/normal": {
+            "best_f1": 0.6,
+            "average_precision": 0.7,
+            "transfer": {"kept": 0.8},
+            "ci": {"best_f1": [0.41, 0.77]},
+        }
     },
     "agreement": {
         "template": [
@@ -47,7 +53,6 @@ SUMMARY = {
             }
         ]
     },
-    "intervals": {"m/exact/a/normal": {"auc": [0.81, 0.97]}},
 }
 DF = pd.DataFrame(
     {
@@ -118,7 +123,13 @@ def test_worst_texts_show_the_full_ranking_best_first():
 def test_heatmap_values_and_agreement_matrix():
     html = page()
     heat = html[html.index("id='heatmap'") : html.index("id='worst'")]
-    assert re.search(r"m/exact/a/normal</td>(<td[^>]*>[^<]*</td>){8}", heat)
+    assert re.search(
+        r"m/exact/a/normal</td>(<td[^>]*>[^<]*(<br><small>[^<]*</small>)?</td>){8}", heat
+    )
+    # each headline value with its interval (where the summary has one)
+    assert ">0.900<br><small>[0.810, 0.970]</small></td>" in heat
+    assert ">0.600<br><small>[0.410, 0.770]</small></td>" in heat
+    assert ">0.750</td>" in heat  # MRR: no interval in this summary, none shown
     assert ">0.800</td>" in heat  # kept, from thresholds.transfer
     assert ">n/a</td>" in heat  # config b has no thresholds entry
     agree = html[html.index("id='agreement'") : html.index("id='plots'")]
@@ -128,10 +139,12 @@ def test_heatmap_values_and_agreement_matrix():
 
 def test_flips_render_when_the_summary_carries_them():
     assert "no per-text baseline" in page()
-    flips = [{"case": "case-a", "example_id": "t2", "before": "Art", "after": "Food"}]
+    flips = [
+        {"case": "case-a", "example_id": "t2", "why": "top label", "before": "Art", "after": "Food"}
+    ]
     html = render_report("t", {**SUMMARY, "flips": flips}, [], df=DF)
     section = html[html.index("id='flips'") :]
-    assert "<td>t2</td><td>Art</td><td>Food</td>" in section
+    assert "<td>t2</td><td>top label</td><td>Art</td><td>Food</td><td>baseline</td>" in section
 
 
 def test_no_network_and_no_script():

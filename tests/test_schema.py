@@ -27,7 +27,11 @@ def test_a_valid_config_passes_and_keeps_values():
     cfg = validate_suite_config(GOOD, "cfg.toml")
     assert cfg.expectations.ranking.floors["exact"].auc == 0.7
     assert cfg.models[0].model_extra == {"max_tokens": 4}
-    assert cfg.dataset.sample is None and cfg.expectations.regression.tolerance == 0.02
+    assert cfg.dataset.sample is None
+    assert (cfg.expectations.regression.alpha, cfg.expectations.regression.min_effect) == (
+        0.05,
+        0.02,
+    )
 
 
 def test_every_problem_is_listed_with_its_path_and_nearest_key():

@@ -131,3 +131,40 @@ def test_retry_policy_honours_retry_after():
     assert RetryPolicy(cap=5).delay(0, 3.0) == 3.0
     assert RetryPolicy(cap=5).delay(0, 60.0) == 5.0
     assert 0 < RetryPolicy(base=1, cap=5).delay(10, None) <= 5
+
+
+class KeyedBackend(Backend):
+    """Every (prompt, label phrase) gets its own score, so a row can be checked against it."""
+
+    provider = "keyed"
+    methods = ("generation",)
+
+    def __init__(self) -> None:
+        super().__init__("m", method="generation")
+        self.given: dict[tuple[str, str], float] = {}
+
+    def value(self, prompt: str, phrase: str) -> float:
+        return -1.0 - (sum(map(ord, prompt)) % 97) / 10.0 - (sum(map(ord, phrase)) % 89) / 1000.0
+
+    def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+        out = {}
+        for lab in labels:
+            self.given[(prompt, lab)] = self.value(prompt, lab)
+            out[lab] = LabelScore(lab, self.given[(prompt, lab)], "exact", variants=(lab,))
+        return out
+
+
+def test_every_row_carries_the_backend_score_of_its_own_text_and_label(jobs):
+    backend = KeyedBackend()
+    rows = score_jobs(backend, jobs, concurrency=3)
+    by_id = {j.example.id: j for j in jobs if j.template.name == "simple"}
+    checked = 0
+    for r in rows:
+        if r.template != "simple":
+            continue
+        prompt = by_id[r.example_id].prompt
+        assert r.logprob == backend.given[(prompt, r.phrase)], (r.example_id, r.label)
+        assert r.phrase == LABEL_SETS["normal"].mapping[r.label]
+        checked += 1
+    assert checked == 6 * 10
+    assert len({r.logprob for r in rows}) > len(rows) // 2  # distinct: a swap would show

@@ -41,7 +41,7 @@ def test_every_sweep_point_matches_sklearn(seed):
     }
     table["e0"] = {f"L{j}": (float(rng.normal()), False) for j in range(6)}  # no true label
     df = to_frame(frame(table))
-    s = sweep(df, CFG, n_thresholds=20)
+    s = sweep(df, CFG)
     ex = sorted(table)
     y = np.array([[table[e][f"L{j}"][1] for j in range(6)] for e in ex])
     sc = np.array([[table[e][f"L{j}"][0] for j in range(6)] for e in ex])

@@ -22,6 +22,27 @@ from .schema import validate_suite_config
 
 __all__ = ["Case", "EvalConfig", "ModelEntry", "load_eval_config"]
 
+_OVERRIDE_KEYS = ("cases", "why", "drop")
+
+
+def _check_floor_values(expectations: Mapping[str, Any], where: str) -> None:
+    """A floor at or below 0 holds for every value: it checks nothing (vacuous)."""
+    for section, sec in expectations.items():
+        if not isinstance(sec, Mapping):
+            continue
+        tables = [(f"floors.{m}", f) for m, f in sec.get("floors", {}).items()]
+        tables += [(f"overrides[{i}]", o) for i, o in enumerate(sec.get("overrides", []))]
+        for name, table in tables:
+            for metric, value in table.items():
+                if metric in _OVERRIDE_KEYS or not isinstance(value, int | float):
+                    continue
+                if value <= 0:
+                    raise ConfigError(
+                        f"{where}: [expectations.{section}.{name}] {metric} = {value!r} is a "
+                        "vacuous floor (every value clears it); give a floor a chance scorer "
+                        "does not reach, drop it (drop = [...]) or declare the case at chance"
+                    )
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -65,6 +86,11 @@ class EvalConfig:
     dataset: Mapping[str, Any]
     expectations: Mapping[str, Any]
 
+    @property
+    def baseline_dir(self) -> Path:
+        """Where the suite's baselines live: ``baselines/`` beside the config file."""
+        return self.path.parent / "baselines"
+
     def cases(self, method: str | None = None) -> list[Case]:
         out = []
         for m in self.models:
@@ -82,14 +108,17 @@ class EvalConfig:
     def floors(self, section: str, case: Case) -> dict[str, float]:
         """Floors of ``section`` for ``case``: ``[expectations.SECTION.floors.METHOD]``,
         then every ``[[expectations.SECTION.overrides]]`` whose ``cases`` globs match the
-        case id, in order (later ones win)."""
+        case id, in order (later ones win; ``drop = [metric, ...]`` removes a floor).
+        A case declared at chance (:meth:`at_chance`) has no floors: it asserts chance."""
         sec = self.expectations.get(section, {})
-        if not isinstance(sec, Mapping):
+        if not isinstance(sec, Mapping) or self.at_chance(case) is not None:
             return {}
         out = {k: float(v) for k, v in sec.get("floors", {}).get(case.method, {}).items()}
         for ov in sec.get("overrides", []):
             if any(fnmatch.fnmatchcase(case.id, pat) for pat in ov.get("cases", [])):
-                out.update({k: float(v) for k, v in ov.items() if k not in ("cases", "why")})
+                out.update({k: float(v) for k, v in ov.items() if k not in _OVERRIDE_KEYS})
+                for metric in ov.get("drop", []):
+                    out.pop(metric, None)
         return out
 
     def load_dataset(self, root: str | Path = ".") -> Dataset:
@@ -125,6 +154,15 @@ class EvalConfig:
                     f"{', '.join(map(repr, missing))} (labels of the dataset {dataset.source}); "
                     f'add them to [label_sets.{name}] (e.g. {missing[0]} = "...")'
                 )
+
+    def at_chance(self, case: Case) -> tuple[str, float] | None:
+        """(why, max coverage) when ``[expectations.at_chance]`` names the case, else None."""
+        sec = self.expectations.get("at_chance", {})
+        if not isinstance(sec, Mapping):
+            return None
+        if any(fnmatch.fnmatchcase(case.id, pat) for pat in sec.get("cases", [])):
+            return str(sec.get("why", "")), float(sec.get("max_coverage", 0.05))
+        return None
 
     def expect(self, section: str, key: str, default: Any = None) -> Any:
         sec = self.expectations.get(section, {})
@@ -187,6 +225,7 @@ def load_eval_config(path: str | Path) -> EvalConfig:
                     f"{where}: grid.{meth}.label_sets",
                 ),
             )
+    _check_floor_values(data.get("expectations", {}), where)
     return EvalConfig(
         path,
         tuple(models),

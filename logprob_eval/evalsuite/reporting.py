@@ -2,16 +2,90 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..experiments.analysis import ConfigAnalysis, analyze
 from ..experiments.table import to_frame
 from ..report import write_report
 from ..retention import DEFAULT_KEEP
 
-__all__ = ["write_run_report"]
+__all__ = ["RunReport", "baseline_flips", "summary_lines", "write_run_report"]
+
+_COLUMNS = (
+    ("top1_acc", "top-1"),
+    ("topk_acc", "top-k"),
+    ("mrr", "MRR"),
+    ("auc", "AUC"),
+    ("best_f1", "best F1"),
+    ("average_precision", "AP"),
+)
+
+
+def _cell(value: Any, ci: Any) -> str:
+    """``0.85 [0.76, 0.93]`` (two decimals: the intervals are wider than that)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if not ci or any(c is None or math.isnan(float(c)) for c in ci):
+        return f"{value:.2f}"
+    return f"{value:.2f} [{float(ci[0]):.2f}, {float(ci[1]):.2f}]"
+
+
+def summary_lines(
+    table: Sequence[tuple[str, dict[str, Any]]], groups: dict[str, Any] | None = None
+) -> list[str]:
+    """The terminal summary: every headline metric with its 95% bootstrap interval, then
+    the mean Kendall tau of each group of configs."""
+    width = max([len(name) for name, _ in table] + [4])
+    lines = [
+        f"{'case':<{width}} " + " ".join(f"{h:<17}" for _, h in _COLUMNS).rstrip(),
+        f"{'':<{width}} (95% bootstrap intervals over texts)",
+    ]
+    for name, m in table:
+        ci = m.get("ci", {})
+        cells = [f"{_cell(m.get(k, math.nan), ci.get(k)):<17}" for k, _ in _COLUMNS]
+        lines.append(f"{name:<{width}} " + " ".join(cells).rstrip())
+    for name, g in (groups or {}).items():
+        shown = name.split("@")[0].replace("/", " ")
+        lines.append(f"{shown:<{width}} tau {_cell(g['mean_kendall_tau'], g['ci'])}")
+    return lines
+
+
+class RunReport(NamedTuple):
+    run_dir: Path
+    table: list[tuple[str, dict[str, Any]]]  # the summary's rows: name, metrics with "ci"
+    failing: list[str]  # failing case ids (their anchors in report.html)
+    tau_groups: dict[str, Any]
+
+
+def baseline_flips(
+    ranking: Mapping[str, Mapping[str, Any]],
+    case_configs: Mapping[str, str],
+    baselines: Path,
+) -> list[dict[str, Any]] | None:
+    """The texts that flipped against each case's stored baseline; ``ranking``: the
+    summary's ``configs`` (per config: ``labels``, ``per_text``, ``k``). None when no case
+    of the run has a readable baseline: nothing was compared."""
+    from ..compare import report_flips
+    from ..errors import ConfigError
+    from ..experiments.paired import TextOutcomes, flipped_texts
+    from .baselines import load_baseline
+
+    flips: list[dict[str, Any]] | None = None
+    for case, config in sorted(case_configs.items()):
+        path = baselines / f"{case}.json"
+        r = ranking.get(config)
+        if r is None or not r.get("per_text") or not path.is_file():
+            continue
+        try:
+            base = load_baseline(path)
+        except ConfigError:  # an outdated baseline: its test says so
+            continue
+        now = TextOutcomes.from_per_text(r["labels"], r["per_text"], int(r["k"]))
+        flips = (flips or []) + report_flips(flipped_texts(base.outcomes(), now), case, "baseline")
+    return flips
 
 
 def write_run_report(
@@ -24,13 +98,21 @@ def write_run_report(
     outcomes: Sequence[Mapping[str, Any]] = (),
     texts: Mapping[str, str] | None = None,
     keep: int = DEFAULT_KEEP,
-) -> tuple[Path, list[tuple[str, dict[str, Any]]], list[str]]:
-    """Merge rows (from every xdist worker), analyse, write; returns (run dir, summary rows,
-    failing case ids).
+    baselines: Path | None = None,
+    case_configs: Mapping[str, str] | None = None,
+    compare_to: Path | None = None,
+) -> RunReport:
+    """Merge rows (from every xdist worker), analyse, write the run's folder.
 
     ``analyses``: per-case analyses already computed by the processes that ran the tests
     (JSON from :meth:`ConfigAnalysis.as_json`, one mapping per process); only the configs
-    none of them analysed are computed here. ``options``: the suite's analysis options."""
+    none of them analysed are computed here. ``options``: the suite's analysis options.
+    ``baselines`` (the folder of ``<case>.json``) and ``case_configs`` (case id -> config):
+    the report lists the texts that flipped against each case's baseline. ``compare_to``:
+    an earlier run (report folder or scores table) compared with this one
+    (:mod:`logprob_eval.compare`): its flips are listed too, and ``comparison.md``/``.json``
+    go into the run's folder. An ``interrupted`` run is marked so and does not move
+    ``latest``."""
     seen: set[tuple[Any, ...]] = set()
     unique = []
     for r in rows:
@@ -55,6 +137,24 @@ def write_run_report(
         for config, data in sorted(found.items()):
             computed.setdefault(config, ConfigAnalysis.from_json(data))
     summary, sweeps = analyze(df, computed=computed, **dict(options or {}))
+    flips = (
+        baseline_flips(summary["configs"], case_configs or {}, baselines)
+        if baselines is not None
+        else None
+    )
+    compared = None
+    if compare_to is not None:
+        from ..compare import comparison, report_flips
+
+        k = int(dict(options or {}).get("k", 3))
+        compared = comparison(Path(compare_to), df, k=k)
+        by_config = {v: c for c, v in (case_configs or {}).items()}
+        flips = (flips or []) + [
+            f
+            for cfg, c in compared["configs"].items()
+            for f in report_flips(c["flipped"], by_config.get(cfg, cfg), str(compare_to))
+        ]
+    summary["flips"] = flips
     # -- issue 12: verdicts, worst texts, threshold panels of the failing cases only ----------
     failing = sorted({str(o["case"]) for o in outcomes if o["outcome"] == "failed"})
     failing_configs = sorted(
@@ -75,6 +175,10 @@ def write_run_report(
         keep=keep,
     )
     # -- end issue 12 -------------------------------------------------------------------------
+    if compared is not None:
+        from ..compare import write_comparison
+
+        write_comparison(compared, run)
     table = []
     configs = df.drop_duplicates("config").set_index("config")
     for cfg, m in sorted(summary["configs"].items()):
@@ -82,5 +186,5 @@ def write_run_report(
         row = configs.loc[cfg]
         model = str(row["model"]).split("@")[0]
         name = f"{model} {row['method']} {row['template']} {row['label_set']}"
-        table.append((name, {**m, **t}))
-    return run, table, failing
+        table.append((name, {**m, **t, "ci": {**m.get("ci", {}), **t.get("ci", {})}}))
+    return RunReport(run, table, failing, summary.get("tau_groups", {}))

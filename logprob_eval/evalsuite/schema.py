@@ -82,17 +82,23 @@ class GridTable(_Table):
     generation: SubGrid | None = None
 
 
+RankingMetric = Literal["top1_acc", "topk_acc", "mrr", "auc", "coverage", "auc_ci_low"]
+ThresholdMetric = Literal["best_f1", "average_precision", "transfer_kept"]
+
+
 class RankingFloors(_Table):
     top1_acc: Unit | None = None
     topk_acc: Unit | None = None
     mrr: Unit | None = None
     auc: Unit | None = None
     coverage: Unit | None = None
+    auc_ci_low: Unit | None = None  # the AUC's interval lies above this
 
 
 class RankingOverride(RankingFloors):
     cases: Annotated[list[str], Field(min_length=1)]
     why: str = ""
+    drop: list[RankingMetric] = []  # floors of the method that do not apply here
 
 
 class RankingTable(_Table):
@@ -110,6 +116,7 @@ class ThresholdFloors(_Table):
 class ThresholdOverride(ThresholdFloors):
     cases: Annotated[list[str], Field(min_length=1)]
     why: str = ""
+    drop: list[ThresholdMetric] = []
 
 
 class ThresholdsTable(_Table):
@@ -128,7 +135,16 @@ class MethodAgreementTable(_Table):
 
 
 class RegressionTable(_Table):
-    tolerance: Annotated[float, Field(ge=0.0)] = 0.02
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    min_effect: Annotated[float, Field(ge=0.0)] = 0.02
+
+
+class AtChanceTable(_Table):
+    """Cases where the model does not do the task: asserted at chance, no floors."""
+
+    cases: list[str] = []
+    why: str = ""
+    max_coverage: Unit = 0.05
 
 
 class ExpectationsTable(_Table):
@@ -137,6 +153,7 @@ class ExpectationsTable(_Table):
     stability: StabilityTable = StabilityTable()
     method_agreement: MethodAgreementTable = MethodAgreementTable()
     regression: RegressionTable = RegressionTable()
+    at_chance: AtChanceTable = AtChanceTable()
 
 
 class SuiteConfig(_Table):

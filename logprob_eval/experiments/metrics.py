@@ -10,12 +10,20 @@ Per config (true labels vs the rest, per example, then averaged):
   examples whose labels are all true are left out;
 * ``coverage``: share of scores that are ``exact``; ``n_errors``: failed rows.
 
+Each of top-1, top-k, MRR and AUC is the mean of a per-text value; ``per_text`` keeps those
+values by example id (best true rank, reciprocal rank, top-1 and top-k hit, AUC, the model's
+top label, the true labels and every label's score in ``labels`` order), and ``ci`` holds
+a seeded BCa bootstrap interval over texts for each (:mod:`.intervals`).
+
 Across two configs on the texts both scored (labels aligned by canonical name):
 
 * ``kendall_tau``: mean per-example Kendall tau-b of the label scores (scipy);
 * ``top1_agreement``: share of texts whose best label is the same;
 * ``median_shift``: median true-label score of B minus that of A;
 * ``wasserstein``: Wasserstein distance between the two true-label score distributions.
+
+``tau_by_text`` keeps the per-text taus (not serialised); :func:`group_tau` averages them
+over a group of configs and bootstraps the mean over texts.
 
 Non-finite scores (missing, failed) rank last; metrics that cannot be computed are NaN
 with the reason in ``notes``, never a crash.
@@ -32,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import intervals as iv
 from .table import label_matrix
 
 __all__ = [
@@ -40,6 +49,7 @@ __all__ = [
     "RankingMetrics",
     "agreement",
     "agreement_matrix",
+    "group_tau",
     "per_example_auc",
     "ranking_metrics",
 ]
@@ -58,6 +68,9 @@ class RankingMetrics:
     n_errors: int
     notes: list[str] = field(default_factory=list)
     worst: list[dict[str, Any]] = field(default_factory=list)
+    ci: dict[str, list[float]] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+    per_text: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,9 +94,10 @@ class AgreementMetrics:
     median_shift: float
     wasserstein: float
     notes: list[str] = field(default_factory=list)
+    tau_by_text: dict[str, float] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "tau_by_text"}
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -104,10 +118,22 @@ def per_example_auc(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
+PER_TEXT_METRICS = {"top1_acc": "top1", "topk_acc": "topk", "mrr": "rr", "auc": "auc"}
+
+
 def ranking_metrics(
-    df: pd.DataFrame, config: str, *, k: int = 3, score: str = "logprob", n_worst: int = 5
+    df: pd.DataFrame,
+    config: str,
+    *,
+    k: int = 3,
+    score: str = "logprob",
+    n_worst: int = 5,
+    intervals: bool = True,
+    seed: int = iv.SEED,
 ) -> RankingMetrics:
-    """Ranking metrics of one config; ``score`` names the column to rank by."""
+    """Ranking metrics of one config; ``score`` names the column to rank by.
+
+    With ``intervals`` each mean metric gets a bootstrap interval over texts (``seed``)."""
     part = df[df["config"] == config]
     notes: list[str] = []
     if part.empty:
@@ -143,28 +169,53 @@ def ranking_metrics(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean_auc = float(np.nanmean(auc)) if not np.isnan(auc).all() else math.nan
-    order = np.argsort(-best_true)[:n_worst]
+    order = np.argsort(-best_true, kind="stable")[:n_worst]
+    top = np.argmin(ranks, axis=1)
+    outcome = {
+        "top1": (best_true <= 1).astype(float),
+        "topk": (best_true <= k).astype(float),
+        "rr": 1.0 / best_true,
+        "auc": auc,
+    }
+    per_text = {
+        ex: {
+            "best_true_rank": float(best_true[i]),
+            **{name: float(v[i]) for name, v in outcome.items()},
+            "top_label": labels[int(top[i])],
+            "true": [labels[j] for j in np.nonzero(truth[i])[0]],
+            "scores": [float(x) for x in scores[i]],
+        }
+        for i, ex in enumerate(ids)
+    }
     worst = [
         {
             "example_id": ids[i],
-            "true": [labels[j] for j in np.nonzero(truth[i])[0]],
+            "true": per_text[ids[i]]["true"],
             "best_true_rank": float(best_true[i]),
-            "top_label": labels[int(np.argmin(ranks[i]))],
+            "top_label": per_text[ids[i]]["top_label"],
         }
         for i in order
     ]
+    ci: dict[str, list[float]] = {}
+    if intervals:
+        for metric, name in PER_TEXT_METRICS.items():
+            stat = iv.mean_statistic(outcome[name])
+            ci[metric] = list(iv.bootstrap_interval(stat, len(ids), seed=seed))
     return RankingMetrics(
         config=config,
         n_examples=len(ids),
-        top1_acc=float((best_true <= 1).mean()),
-        topk_acc=float((best_true <= k).mean()),
+        top1_acc=float(outcome["top1"].mean()),
+        topk_acc=float(outcome["topk"].mean()),
         k=k,
-        mrr=float((1.0 / best_true).mean()),
+        mrr=float(outcome["rr"].mean()),
         auc=mean_auc,
         coverage=coverage,
         n_errors=n_errors,
         notes=notes,
         worst=worst,
+        ci=ci,
+        labels=list(labels),
+        per_text=per_text,
     )
 
 
@@ -230,7 +281,8 @@ def agreement(
     per_text = kendall_tau_rows(
         np.nan_to_num(sa, nan=-1e300, neginf=-1e300), np.nan_to_num(sb, nan=-1e300, neginf=-1e300)
     )
-    taus = per_text[~np.isnan(per_text)].tolist()
+    tau_by_text = {e: float(x) for e, x in zip(common, per_text, strict=True) if not np.isnan(x)}
+    taus = list(tau_by_text.values())
     if len(taus) < len(common):
         notes.append(f"{len(common) - len(taus)} text(s) with constant scores left out of tau")
     top_a = np.argmin(_ranks(sa), axis=1)
@@ -249,7 +301,36 @@ def agreement(
         shift,
         wd,
         notes,
+        tau_by_text,
     )
+
+
+def group_tau(
+    pairs: list[AgreementMetrics], *, seed: int = iv.SEED
+) -> tuple[float, list[float], dict[str, float]]:
+    """(mean Kendall tau of a group of config pairs, its bootstrap interval over texts,
+    the per-text tau averaged over the pairs).
+
+    The mean is the mean over pairs of each pair's mean per-text tau; a resample draws
+    texts (clusters: a text's taus in every pair move together) and recomputes it."""
+    texts = sorted({e for p in pairs for e in p.tau_by_text})
+    usable = [p for p in pairs if p.tau_by_text]
+    if not texts or not usable:
+        return math.nan, [math.nan, math.nan], {}
+    mat = np.array([[p.tau_by_text.get(e, np.nan) for e in texts] for p in usable])
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        drawn = mat[:, np.asarray(idx, dtype=np.int64)]  # (pairs, ..., m)
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.asarray(np.nanmean(np.nanmean(drawn, axis=-1), axis=0))
+
+    point = float(stat(np.arange(len(texts))[None, :])[0])
+    ci = list(iv.bootstrap_interval(stat, len(texts), seed=seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        by_text = dict(zip(texts, np.nanmean(mat, axis=0).tolist(), strict=True))
+    return point, ci, by_text
 
 
 def agreement_matrix(

@@ -20,7 +20,7 @@ from ..backends.base import Backend
 from ..datasets import Dataset, Example
 from ..prompts import LabelSet, Template
 from ..scoring import DEFAULT_CONCURRENCY, ScoreRow, make_jobs, score_jobs
-from .metrics import MatrixCache, agreement, ranking_metrics
+from .metrics import MatrixCache, agreement, group_tau, ranking_metrics
 from .table import to_frame
 from .transforms import (
     CONTENT_FREE_INPUTS,
@@ -76,6 +76,23 @@ def _pairs_differing_in(configs: pd.DataFrame, factor: str) -> list[tuple[str, s
     return pairs
 
 
+def _tau_groups(configs: pd.DataFrame, objects: dict[str, list[Any]]) -> dict[str, Any]:
+    """Mean per-text Kendall tau of each group of configs differing only in the template
+    (or only in the label phrasing), with its bootstrap interval over texts."""
+    out: dict[str, Any] = {}
+    row = configs.set_index("config")
+    for factor in ("template", "label_set"):
+        groups: dict[str, list[Any]] = {}
+        for ag in objects.get(factor, []):
+            r = row.loc[ag.a]
+            fixed = r["label_set"] if factor == "template" else r["template"]
+            groups.setdefault(f"{r['model']}/{r['method']}/{fixed} across {factor}s", []).append(ag)
+        for name, pairs in sorted(groups.items()):
+            mean, ci, _ = group_tau(pairs)
+            out[name] = {"mean_kendall_tau": mean, "ci": ci, "n_pairs": len(pairs)}
+    return out
+
+
 def _spread(df: pd.DataFrame, col: str) -> float:
     """Mean over (text, true label) of the std of its score across configs."""
     true = df[df["is_true"] & np.isfinite(df[col].astype(float))]
@@ -103,10 +120,10 @@ def stability_summary(
     }
     pairs = {f: _pairs_differing_in(configs, f) for f in ("template", "label_set", "model")}
     raw_cache = MatrixCache(real)
-    agreements = {
-        f: [agreement(real, a, b, cache=raw_cache).as_dict() for a, b in ps]
-        for f, ps in pairs.items()
+    objects = {
+        f: [agreement(real, a, b, cache=raw_cache) for a, b in ps] for f, ps in pairs.items()
     }
+    agreements = {f: [x.as_dict() for x in objs] for f, objs in objects.items()}
     # transforms are compared on the pairs of configs of one model and method
     same_model = [p for f in ("template", "label_set") for p in pairs[f]]
     t_cache = MatrixCache(tdf)
@@ -123,6 +140,7 @@ def stability_summary(
     return {
         "configs": per_config,
         "agreement": agreements,
+        "tau_groups": _tau_groups(configs, objects),
         "transforms": per_transform,
         "n_texts": int(real["example_id"].nunique()),
     }

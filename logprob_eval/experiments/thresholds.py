@@ -12,9 +12,15 @@ How scores enter a sweep (``bounds=``):
 * ``missing`` scores never pass (``-inf``); failed rows (``error``) are left out with
   their examples.
 
-Precision, recall and F1 (micro, macro, per-sample) follow scikit-learn's definitions,
-from its confusion counts; the PR curve and average precision (micro over all text x label
-pairs) are scikit-learn's.
+The sweep is exact: every distinct finite score observed is a threshold (any other
+threshold predicts the same set as the smallest observed score at or above it, or nothing),
+so the best F1 is the best any global threshold can reach, and a threshold tuned elsewhere
+never beats it on the same texts.
+
+Precision, recall and F1 (micro, macro, per-sample) follow scikit-learn's definitions
+(``zero_division=0``; the tests check every point against scikit-learn); the PR curve and
+average precision (micro over all text x label pairs) are scikit-learn's. Best F1 and AP
+carry a seeded bootstrap interval over texts (``ci``, :mod:`.intervals`).
 """
 
 from __future__ import annotations
@@ -26,13 +32,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    average_precision_score,
-    multilabel_confusion_matrix,
-    precision_recall_curve,
-)
+from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from ..errors import ConfigError
+from . import intervals as iv
 from .table import label_matrix
 
 __all__ = ["BoundPolicy", "ThresholdSweep", "effective_scores", "sweep", "transfer"]
@@ -61,6 +64,7 @@ class ThresholdSweep:
     per_label_thresholds: dict[str, float]
     per_label_f1: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    ci: dict[str, list[float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -76,6 +80,7 @@ class ThresholdSweep:
                 "per_label_thresholds",
                 "per_label_f1",
                 "notes",
+                "ci",
             )
         }
 
@@ -112,22 +117,18 @@ def _matrices(
     return [i for i, k in zip(ids, keep, strict=True) if k], labels, s[keep], y[keep]
 
 
-def _grid(s: np.ndarray, n: int, lo: float | None, hi: float | None) -> np.ndarray:
-    finite = s[np.isfinite(s)]
-    lo = float(finite.min()) if lo is None and len(finite) else lo
-    hi = float(finite.max()) if hi is None and len(finite) else hi
-    if lo is None or hi is None:
-        return np.array([])
-    if lo > hi:
+def _grid(s: np.ndarray, lo: float | None, hi: float | None) -> np.ndarray:
+    """Every distinct finite score in ``[lo, hi]`` (the whole observed range by default)."""
+    finite = np.unique(s[np.isfinite(s)])
+    if lo is not None and hi is not None and lo > hi:
         raise ConfigError(
             f"threshold range [{lo}, {hi}] is empty: the low end must not exceed the high end"
         )
-    inside = finite[(finite >= lo) & (finite <= hi)]
-    if len(inside) >= 2:
-        grid = np.unique(np.quantile(inside, np.linspace(0, 1, n)))
-    else:
-        grid = np.linspace(lo, hi, n) if hi > lo else np.array([lo])
-    return grid
+    if lo is not None:
+        finite = finite[finite >= lo]
+    if hi is not None:
+        finite = finite[finite <= hi]
+    return finite
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -140,27 +141,20 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _sweep_prf(y: np.ndarray, s: np.ndarray, grid: np.ndarray) -> list[tuple[float, ...]]:
     """(precision, recall, F1 micro, F1 macro, F1 per-sample) at every threshold of ``grid``.
 
-    The confusion counts of every (threshold, label) and (threshold, text) pair come from
-    two calls of scikit-learn's ``multilabel_confusion_matrix`` on the predictions of all
-    thresholds stacked; the averages are scikit-learn's definitions with
+    Confusion counts per (threshold, label) and (threshold, text) from the predictions of
+    all thresholds at once; the averages are scikit-learn's definitions with
     ``zero_division=0`` (tests check every point against ``precision_recall_fscore_support``).
     """
-    n_t, (n_ex, n_lab) = len(grid), y.shape
     preds = s[None, :, :] >= grid[:, None, None]  # (threshold, text, label)
-    wide_pred = preds.transpose(1, 0, 2).reshape(n_ex, n_t * n_lab)
-    wide_true = np.tile(y, (1, n_t))
-    by_label = multilabel_confusion_matrix(wide_true, wide_pred).reshape(n_t, n_lab, 2, 2)
-    tall_pred = preds.reshape(n_t * n_ex, n_lab)
-    tall_true = np.tile(y, (n_t, 1))
-    by_text = multilabel_confusion_matrix(tall_true, tall_pred, samplewise=True).reshape(
-        n_t, n_ex, 2, 2
-    )
-    tp, fp, fn = by_label[:, :, 1, 1], by_label[:, :, 0, 1], by_label[:, :, 1, 0]
+    hit = preds & y[None, :, :]
+    tp, n_pred = hit.sum(axis=1), preds.sum(axis=1)  # per (threshold, label)
+    fp, fn = n_pred - tp, y.sum(axis=0)[None, :] - tp
+    tps, n_preds = hit.sum(axis=2), preds.sum(axis=2)  # per (threshold, text)
+    fps, fns = n_preds - tps, y.sum(axis=1)[None, :] - tps
     p_mi = _safe_div(tp.sum(1), tp.sum(1) + fp.sum(1))
     r_mi = _safe_div(tp.sum(1), tp.sum(1) + fn.sum(1))
     f_mi = _safe_div(2 * tp.sum(1), 2 * tp.sum(1) + fp.sum(1) + fn.sum(1))
     f_ma = _safe_div(2 * tp, 2 * tp + fp + fn).mean(axis=1)
-    tps, fps, fns = by_text[:, :, 1, 1], by_text[:, :, 0, 1], by_text[:, :, 1, 0]
     f_sa = _safe_div(2 * tps, 2 * tps + fps + fns).mean(axis=1)
     return [tuple(float(x) for x in row) for row in zip(p_mi, r_mi, f_mi, f_ma, f_sa, strict=True)]
 
@@ -177,12 +171,15 @@ def sweep(
     *,
     score: str = "logprob",
     bounds: BoundPolicy = "optimistic",
-    n_thresholds: int = 60,
     low: float | None = None,
     high: float | None = None,
     examples: list[str] | None = None,
+    intervals: bool = True,
+    seed: int = iv.SEED,
 ) -> ThresholdSweep:
-    """Sweep a global threshold over the observed score range of one config."""
+    """Sweep a global threshold over every distinct observed score of one config
+    (within ``[low, high]`` when given); with ``intervals``, bootstrap intervals over texts
+    for the best F1 and the average precision."""
     ids, labels, s, y = _matrices(df, config, score, bounds, examples)
     notes: list[str] = []
     nan = math.nan
@@ -209,7 +206,7 @@ def sweep(
     if not ids:
         notes.append("no scored examples for this config")
         return empty
-    grid = _grid(s, n_thresholds, low, high)
+    grid = _grid(s, low, high)
     if not len(grid):
         notes.append("every score is missing: no threshold can be swept")
         return empty
@@ -239,6 +236,14 @@ def sweep(
             ff = np.where(pp + rr > 0, 2 * pp * rr / (pp + rr), 0.0)[:-1]
         k = int(np.argmax(ff))
         per_t[lab], per_f[lab] = float(tt[k]), float(ff[k])
+    ci: dict[str, list[float]] = {}
+    if intervals:
+        ci["best_f1"] = list(iv.bootstrap_interval(iv.best_f1_statistic(s, y), len(ids), seed=seed))
+        ci["average_precision"] = (
+            list(iv.bootstrap_interval(iv.average_precision_statistic(s, y), len(ids), seed=seed))
+            if not math.isnan(ap)
+            else [nan, nan]
+        )
     return ThresholdSweep(
         config,
         score,
@@ -258,6 +263,7 @@ def sweep(
         per_t,
         per_f,
         notes,
+        ci,
     )
 
 
@@ -274,8 +280,8 @@ def transfer(
 
     ``kept`` is the test F1 at the dev threshold over the best test F1 any threshold gets.
     """
-    d = sweep(df, config, score=score, bounds=bounds, examples=dev)
-    t = sweep(df, config, score=score, bounds=bounds, examples=test)
+    d = sweep(df, config, score=score, bounds=bounds, examples=dev, intervals=False)
+    t = sweep(df, config, score=score, bounds=bounds, examples=test, intervals=False)
     out = {
         "dev_threshold": d.best_threshold,
         "dev_f1": d.best_f1,

@@ -1,0 +1,58 @@
+"""What a scorer at chance reaches on given texts: the null distribution of each headline
+metric, from random scores (independent, uniform, no ties) on the same true labels.
+
+Used to tell whether a floor means anything: a floor that a chance scorer clears more often
+than 1 time in 20 does not show the model does the task.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["CHANCE_METRICS", "chance_distribution", "chance_exceedance"]
+
+CHANCE_METRICS = ("top1_acc", "topk_acc", "mrr", "auc", "best_f1", "average_precision")
+
+
+def chance_distribution(
+    truth: np.ndarray, *, k: int = 3, n_sim: int = 1000, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Each headline metric of ``n_sim`` random scorers on ``truth`` (text x label, bool);
+    texts without a true label are left out, as the metrics do."""
+    y = np.asarray(truth, dtype=bool)
+    y = y[y.any(axis=1)]
+    n, n_lab = y.shape
+    rng = np.random.default_rng(seed)
+    s = rng.random((n_sim, n, n_lab))
+    ranks = np.argsort(np.argsort(-s, axis=-1), axis=-1) + 1  # 1 = best; no ties
+    best = np.where(y[None], ranks, n_lab + 1).min(axis=-1)
+    n_pos = y.sum(axis=1)
+    n_neg = n_lab - n_pos
+    asc = n_lab + 1 - ranks
+    rank_sum = np.where(y[None], asc, 0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    valid = n_neg > 0
+    # micro F1 and AP over all pairs: sort each scorer's pairs once
+    flat = s.reshape(n_sim, -1)
+    order = np.argsort(-flat, axis=1)
+    ys = np.broadcast_to(y.ravel(), flat.shape)
+    ys = np.take_along_axis(ys, order, axis=1).astype(float)
+    tp = np.cumsum(ys, axis=1)
+    predicted = np.arange(1, flat.shape[1] + 1)
+    positives = y.sum()
+    f1 = (2 * tp / (predicted + positives)).max(axis=1)
+    ap = (ys * tp / predicted).sum(axis=1) / positives
+    return {
+        "top1_acc": (best <= 1).mean(axis=1),
+        "topk_acc": (best <= k).mean(axis=1),
+        "mrr": (1.0 / best).mean(axis=1),
+        "auc": auc[:, valid].mean(axis=1),
+        "best_f1": f1,
+        "average_precision": ap,
+    }
+
+
+def chance_exceedance(dist: dict[str, np.ndarray], metric: str, floor: float) -> float:
+    """Share of chance scorers reaching ``floor`` (at or above it)."""
+    return float((dist[metric] >= floor).mean())

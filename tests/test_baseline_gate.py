@@ -1,0 +1,246 @@
+"""The baseline gate (evalsuite.baselines, checks.check_baseline) on synthetic paired data:
+same recordings pin every number both ways; new recordings fail only on a significant drop
+larger than min_effect; a missing or outdated baseline fails with the command to fix it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from logprob_eval.evalsuite.baselines import Baseline, gate, load_baseline, recordings_digest
+from logprob_eval.evalsuite.checks import CheckFailed, check_baseline
+
+LABELS = [f"L{j}" for j in range(10)]
+N = 60
+
+
+def run(
+    auc: np.ndarray,
+    *,
+    digest: str = "sha256:aaa",
+    top1: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
+) -> Baseline:
+    """A case's outcomes made up directly: per-text AUCs (and top-1 hits), fixed scores."""
+    rng = np.random.default_rng(0)
+    sc = rng.normal(size=(N, 10)) if scores is None else scores
+    truth = np.zeros((N, 10), dtype=bool)
+    truth[np.arange(N), np.arange(N) % 10] = True
+    hits = (np.arange(N) % 2 == 0).astype(float) if top1 is None else top1
+    per_text = {
+        f"t{i:03d}": {
+            "best_true_rank": 1.0 if hits[i] else 2.0,
+            "top1": float(hits[i]),
+            "topk": 1.0,
+            "rr": 1.0 if hits[i] else 0.5,
+            "auc": float(auc[i]),
+            "top_label": LABELS[i % 10] if hits[i] else "L9",
+            "true": [LABELS[i % 10]],
+            "scores": [float(x) for x in sc[i]],
+        }
+        for i in range(N)
+    }
+    metrics = {
+        "top1_acc": float(hits.mean()),
+        "topk_acc": 1.0,
+        "mrr": float(np.where(hits > 0, 1.0, 0.5).mean()),
+        "auc": float(auc.mean()),
+    }
+    return Baseline("case-x", digest, 3, metrics, LABELS, per_text)
+
+
+def base_auc() -> np.ndarray:
+    return np.random.default_rng(1).uniform(0.6, 1.0, N)
+
+
+def test_identical_runs_pass_with_either_digest():
+    a = run(base_auc())
+    assert gate(run(base_auc()), a).passed
+    same_data = gate(run(base_auc(), digest="sha256:new"), a)
+    assert same_data.passed and same_data.mode == "new recordings"
+    assert same_data.comparisons["auc"].result.diff == 0.0
+
+
+def test_uniform_shift_of_a_tenth_in_auc_fails_on_new_recordings():
+    a = run(base_auc())
+    noise = np.random.default_rng(2).normal(0, 0.05, N)
+    worse = gate(run(base_auc() - 0.1 + noise, digest="sha256:new"), a)
+    assert not worse.passed
+    assert any(f.startswith("  auc:") for f in worse.failures)
+    c = worse.comparisons["auc"]
+    assert c.result.diff == pytest.approx(-0.1 + noise.mean())
+    assert c.result.high < 0 and c.result.p_value < 0.05
+    exact_shift = gate(run(base_auc() - 0.1, digest="sha256:new"), a)  # no noise at all
+    assert not exact_shift.passed
+
+
+def test_shift_within_noise_passes_and_is_reported_with_its_interval():
+    a = run(base_auc())
+    noise = np.random.default_rng(3).normal(0, 0.1, N)
+    noisy = gate(run(base_auc() - 0.01 + noise, digest="sha256:new"), a)
+    assert noisy.passed
+    c = noisy.comparisons["auc"]
+    assert c.result.low < 0 < c.result.high and not c.regression
+    assert any("auc:" in line and "[" in line for line in noisy.lines)
+
+
+def test_significant_drop_smaller_than_min_effect_passes_larger_fails():
+    a = run(base_auc())
+    small = gate(run(base_auc() - 0.015, digest="sha256:new"), a, min_effect=0.02)
+    assert small.comparisons["auc"].result.high < 0 and small.passed
+    assert not gate(run(base_auc() - 0.025, digest="sha256:new"), a, min_effect=0.02).passed
+
+
+def test_improvement_passes():
+    a = run(base_auc())
+    assert gate(run(base_auc() + 0.1, digest="sha256:new"), a).passed
+
+
+def test_top1_drop_is_judged_by_mcnemar():
+    hits = (np.arange(N) % 2 == 0).astype(float)
+    a = run(base_auc(), top1=hits)
+    lost10 = hits.copy()
+    lost10[np.nonzero(hits)[0][:10]] = 0  # 10 texts lost, none gained
+    res = gate(run(base_auc(), top1=lost10, digest="sha256:new"), a)
+    c = res.comparisons["top1_acc"]
+    assert c.mcnemar == (10, 0, pytest.approx(2 * 0.5**10)) and c.regression
+    assert not res.passed and "McNemar" in res.failures[0]
+    mixed = hits.copy()
+    mixed[np.nonzero(hits)[0][:3]] = 0
+    mixed[np.nonzero(1 - hits)[0][:1]] = 1  # 3 lost, 1 gained: -0.033, not significant
+    assert gate(run(base_auc(), top1=mixed, digest="sha256:new"), a).passed
+
+
+@pytest.mark.parametrize("delta", [0.001, -0.001])
+def test_code_change_with_the_same_recordings_fails_in_either_direction(delta):
+    a = run(base_auc())
+    changed = base_auc()
+    changed[5] += delta * N  # the mean moves by delta
+    res = gate(run(changed), a)
+    assert res.mode == "same recordings" and not res.passed
+    assert "auc:" in res.failures[0] and f"{delta:+.6f}" in res.failures[0]
+
+
+def test_same_recordings_pin_per_text_outcomes_even_when_metrics_stay():
+    a = run(base_auc())
+    scores = np.random.default_rng(0).normal(size=(N, 10))
+    scores[[3, 4]] = scores[[4, 3]]  # two texts' scores swapped: no metric here moves
+    res = gate(run(base_auc(), scores=scores), a)
+    assert not res.passed and "per-text outcomes differ on 2 text(s)" in res.failures[-1]
+
+
+def test_texts_in_one_run_only_are_listed():
+    a = run(base_auc())
+    b = run(base_auc(), digest="sha256:new")
+    b.per_text["t999"] = b.per_text.pop("t000")
+    res = gate(b, a)
+    assert res.only_baseline == ["t000"] and res.only_now == ["t999"]
+
+
+def test_check_baseline_writes_reads_and_fails_without_one(tmp_path):
+    path = tmp_path / "case-x.json"
+    with pytest.raises(
+        AssertionError,
+        match=r"no baseline case-x.json; create it with "
+        r"`pytest evals -k case-x --update-baselines`",
+    ):
+        check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=False)
+    assert check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=True) is None
+    loaded = load_baseline(path)
+    assert loaded.metrics["auc"] == pytest.approx(base_auc().mean())
+    ok = check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=False)
+    assert ok is not None and ok.passed
+    changed = base_auc()
+    changed[0] -= 0.3
+    with pytest.raises(AssertionError, match=r"(?s)same recordings.*--update-baselines"):
+        check_baseline(run(changed), path, alpha=0.05, min_effect=0.02, update=False)
+    path.unlink()  # a deleted baseline fails again
+    with pytest.raises(AssertionError, match="no baseline"):
+        check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=False)
+
+
+def test_old_format_baseline_fails_with_the_rebuild_command(tmp_path):
+    path = tmp_path / "case-x.json"
+    path.write_text(json.dumps({"auc": 0.8, "mrr": 0.6}))
+    with pytest.raises(AssertionError, match=r"(?s)older format.*--update-baselines"):
+        check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=False)
+
+
+def test_infinite_scores_survive_the_round_trip(tmp_path):
+    scores = np.random.default_rng(0).normal(size=(N, 10))
+    scores[0, 0] = -np.inf
+    path = tmp_path / "case-x.json"
+    check_baseline(run(base_auc(), scores=scores), path, alpha=0.05, min_effect=0.02, update=True)
+    again = check_baseline(
+        run(base_auc(), scores=scores), path, alpha=0.05, min_effect=0.02, update=False
+    )
+    assert again is not None and again.passed
+    assert load_baseline(path).outcomes().scores[0, 0] == -np.inf
+
+
+def test_recordings_digest_ignores_formatting_not_content(tmp_path):
+    a, b = tmp_path / "a" / "c.json", tmp_path / "b" / "c.json"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    body = {"interactions": [{"request": {"body": {"json": {"x": 1}}}, "response": {"y": 2}}]}
+    a.write_text(json.dumps(body))
+    b.write_text(json.dumps(body, indent=3))
+    assert recordings_digest([a]) == recordings_digest([b]) is not None
+    body["interactions"][0]["response"]["y"] = 3
+    b.write_text(json.dumps(body))
+    assert recordings_digest([a]) != recordings_digest([b])
+    assert recordings_digest([tmp_path / "none.json"]) is None
+
+
+def test_gate_failures_reach_the_report_with_metric_value_and_bound(tmp_path):
+    """check_baseline raises CheckFailed: the report's verdict table shows each failing
+    metric with this run's value and the baseline's (same recordings and new ones)."""
+    path = tmp_path / "case-x.json"
+    with pytest.raises(CheckFailed) as missing:
+        check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=False)
+    assert missing.value.failures == [
+        {"metric": "baseline", "value": None, "bound": None, "kind": "baseline"}
+    ]
+    check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=True)
+    changed = base_auc()
+    changed[0] += 0.3  # same recordings, higher: a code change
+    with pytest.raises(CheckFailed) as pinned:
+        check_baseline(run(changed), path, alpha=0.05, min_effect=0.02, update=False)
+    by_metric = {f["metric"]: f for f in pinned.value.failures}
+    assert by_metric["auc"]["value"] == pytest.approx(changed.mean())
+    assert by_metric["auc"]["bound"] == pytest.approx(base_auc().mean())
+    assert by_metric["auc"]["kind"] == "baseline"
+    assert "per-text outcomes" in by_metric and set(by_metric) == {"auc", "per-text outcomes"}
+    with pytest.raises(CheckFailed) as dropped:  # new recordings, a drop of 0.1
+        check_baseline(
+            run(base_auc() - 0.1, digest="sha256:bbb"),
+            path,
+            alpha=0.05,
+            min_effect=0.02,
+            update=False,
+        )
+    auc = next(f for f in dropped.value.failures if f["metric"] == "auc")
+    assert auc["value"] == pytest.approx(base_auc().mean() - 0.1)
+    assert auc["bound"] == pytest.approx(base_auc().mean())
+
+
+def test_report_lists_the_texts_that_flipped_against_the_baseline(tmp_path):
+    from logprob_eval.evalsuite.baselines import write_baseline
+    from logprob_eval.evalsuite.reporting import baseline_flips
+
+    write_baseline(tmp_path / "case-x.json", run(base_auc()))
+    scores = np.random.default_rng(0).normal(size=(N, 10))
+    scores[3] = -scores[3]  # text t003's ranking reversed: its top label changes
+    now = run(base_auc(), scores=scores)
+    ranking = {"cfg": {"labels": now.labels, "per_text": now.per_text, "k": 3}}
+    flips = baseline_flips(ranking, {"case-x": "cfg", "case-y": "other"}, tmp_path)
+    assert flips is not None and [f["example_id"] for f in flips] == ["t003"]
+    f = flips[0]
+    assert f["case"] == "case-x" and f["against"] == "baseline"
+    assert f["why"].startswith("top label ")
+    top_before = LABELS[int(np.argmax(-scores[3]))]
+    top_after = LABELS[int(np.argmax(scores[3]))]
+    assert f["before"].startswith(top_before) and f["after"].startswith(top_after)
+    assert baseline_flips(ranking, {"case-y": "cfg"}, tmp_path) is None  # no baseline: None
