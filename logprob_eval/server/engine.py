@@ -26,6 +26,7 @@ numpy work (log-sum-exp, top-k) runs on copied rows, outside the model's lock.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -162,6 +163,9 @@ class Engine:
                 f"the local model server needs llama-cpp-python: {INSTALL_LOCAL}"
             ) from None
         self.chunk = min(prefill_chunk, n_ctx)
+        # one thread count for prefill and decode: llama.cpp's default prefill threads (all
+        # cores) stall for seconds on a shared, oversubscribed machine (measured here)
+        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
         self.llm: Any = Llama(
             model_path=str(model_path),
             n_ctx=n_ctx,
@@ -169,7 +173,8 @@ class Engine:
             n_ubatch=self.chunk,
             logits_all=False,
             verbose=False,
-            n_threads=n_threads,
+            n_threads=threads,
+            n_threads_batch=threads,
         )
         self._lib: Any = llama_cpp
         self.n_ctx = n_ctx
