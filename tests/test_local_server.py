@@ -46,9 +46,7 @@ def _tf_body(prompt: str, conts: list[str], **extra) -> dict:
 
 
 def _label_lps(body: dict) -> list[list[float]]:
-    return [
-        [x for x in c["logprobs"]["token_logprobs"] if x is not None] for c in body["choices"]
-    ]
+    return [[x for x in c["logprobs"]["token_logprobs"] if x is not None] for c in body["choices"]]
 
 
 def test_echo_logprobs_equal_llama_cpp_python_at_the_same_batching(handler: _Handler):
@@ -156,11 +154,24 @@ def test_generated_equals_teacher_forced(handler: _Handler, label_set: str):
     forced = _label_lps(handler.completions(_tf_body(prompt, conts)))
     assert forced[0] == lp["token_logprobs"]  # all six generated tokens, bit-identical
     compared = 0
-    for (tok, value), got in zip(alternatives, forced[1:], strict=True):
+    for (_, value), got in zip(alternatives, forced[1:], strict=True):
         if len(got) == 1:  # the alternative re-tokenizes as itself
             assert got[0] == value
             compared += 1
     assert compared >= 5
+
+
+def test_generation_top_k_is_sorted_and_normalised(engine: Engine):
+    from logprob_eval.server.engine import row_steps
+
+    gen = engine.generate(engine.tokenize("Text: A goal.\nTopic:"), max_tokens=3)
+    steps = row_steps(gen.rows, gen.tokens, 20)
+    assert len(steps) == 3 and gen.finish == "length"
+    for s in steps:
+        lps = [lp for _, lp in s.top]
+        assert len(lps) == 20 and lps == sorted(lps, reverse=True)
+        assert s.top[0] == (s.token, s.logprob)  # greedy: the sampled token is the argmax
+        assert sum(math.exp(x) for x in lps) <= 1.0 + 1e-6
 
 
 def test_engine_reuses_only_the_plans_own_batches(engine: Engine):
