@@ -1,7 +1,8 @@
 """An OpenAI-compatible HTTP server for the local model (``logprob-eval serve``).
 
 Endpoints: ``GET /v1/models``; ``POST /v1/completions`` (``prompt`` string or list,
-``echo``, ``logprobs`` 0-20, ``max_tokens`` >= 0, ``temperature``, ``stop``, ``seed``);
+``echo``, ``logprobs`` 0-20, ``max_tokens`` >= 0, ``temperature``, ``stop``, ``seed``, and
+the extension ``continuation_offset``: see :meth:`_Handler._boundary`);
 ``POST /v1/chat/completions`` (``messages``, ``logprobs``, ``top_logprobs`` 0-20,
 ``max_tokens``/``max_completion_tokens``). Bad requests get OpenAI-shaped error bodies
 with proper status codes. The request log holds method, path, status and time, never
