@@ -23,80 +23,11 @@ import numpy as np
 
 from ..errors import ConfigError
 from .engine import Engine, Generation, Step, row_steps
+from .requests import RequestError, int_field, stop_field, temperature_field
 
 __all__ = ["RequestError", "make_server"]
 
 _DIGITS = 6  # log-probs are rounded to 1e-6 in responses: compact cassettes, no lost signal
-
-
-class RequestError(Exception):
-    """Turned into an OpenAI-shaped error response."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        kind: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.status, self.param, self.code, self.kind = status, param, code, kind
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": str(self),
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-
-def _int(body: dict[str, Any], key: str, default: int | None, lo: int, hi: int) -> int | None:
-    value = body.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise RequestError(
-            400,
-            f"'{key}' must be an integer from {lo} to {hi}, got {value!r}",
-            param=key,
-            code="invalid_value",
-        )
-    return value
-
-
-def _temperature(body: dict[str, Any]) -> float:
-    t = body.get("temperature", 1.0)
-    if t is None:
-        return 1.0
-    if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 2:
-        raise RequestError(
-            400,
-            f"'temperature' must be a number from 0 to 2, got {t!r}",
-            param="temperature",
-            code="invalid_value",
-        )
-    return float(t)
-
-
-def _stop(body: dict[str, Any]) -> list[str]:
-    stop = body.get("stop")
-    if stop is None:
-        return []
-    if isinstance(stop, str):
-        return [stop]
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop) and len(stop) <= 4:
-        return stop
-    raise RequestError(
-        400,
-        "'stop' must be a string or a list of up to 4 strings",
-        param="stop",
-        code="invalid_value",
-    )
 
 
 class _Handler:
@@ -152,11 +83,11 @@ class _Handler:
         echo = body.get("echo", False)
         if not isinstance(echo, bool):
             raise RequestError(400, "'echo' must be a boolean", param="echo")
-        k = _int(body, "logprobs", None, 0, 20)
-        max_tokens = _int(body, "max_tokens", 16, 0, self.engine.n_ctx)
+        k = int_field(body, "logprobs", None, 0, 20)
+        max_tokens = int_field(body, "max_tokens", 16, 0, self.engine.n_ctx)
         assert max_tokens is not None
-        temperature, stop = _temperature(body), _stop(body)
-        seed = _int(body, "seed", None, 0, 2**63 - 1)
+        temperature, stop = temperature_field(body), stop_field(body)
+        seed = int_field(body, "seed", None, 0, 2**63 - 1)
         offset = self._continuation_offset(body, prompts, echo, k, max_tokens)
         # tokenizing and the prompt/continuation boundary need no lock
         items = [(p, t, *self._boundary(p, t, offset)) for p in prompts for t in [self._tokens(p)]]
@@ -351,19 +282,19 @@ class _Handler:
         want = body.get("logprobs", False)
         if not isinstance(want, bool):
             raise RequestError(400, "'logprobs' must be a boolean", param="logprobs")
-        k = _int(body, "top_logprobs", 0, 0, 20) or 0
+        k = int_field(body, "top_logprobs", 0, 0, 20) or 0
         if k and not want:
             raise RequestError(
                 400, "'top_logprobs' requires 'logprobs': true", param="top_logprobs"
             )
         mt = body.get("max_completion_tokens", body.get("max_tokens", 16))
-        max_tokens = _int({"max_tokens": mt}, "max_tokens", 16, 1, self.engine.n_ctx) or 16
+        max_tokens = int_field({"max_tokens": mt}, "max_tokens", 16, 1, self.engine.n_ctx) or 16
         # a base model has no chat format: the conversation is its contents, one per paragraph
         prompt = "\n\n".join(m["content"] for m in messages)
         temperature, seed, stop = (
-            _temperature(body),
-            _int(body, "seed", None, 0, 2**63 - 1),
-            _stop(body),
+            temperature_field(body),
+            int_field(body, "seed", None, 0, 2**63 - 1),
+            stop_field(body),
         )
         tokens = self._tokens(prompt)
         with self.engine.lock:
