@@ -331,7 +331,9 @@ def _serve(args: argparse.Namespace) -> int:
     from .server.engine import Engine, resolve_model_path
 
     path = resolve_model_path(args.model)
-    engine = Engine(path, n_ctx=args.n_ctx, n_threads=args.threads, batch_size=args.batch_size)
+    engine = Engine(
+        path, n_ctx=args.n_ctx, n_threads=args.threads, prefill_chunk=args.prefill_chunk
+    )
     server = make_server(engine, args.model, args.host, args.port)
     print(
         f"logprob-eval serve: {args.model} on http://{args.host}:{server.server_port}/v1",
@@ -469,11 +471,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=None, help="llama.cpp threads (default: llama.cpp's choice)"
     )
     p.add_argument(
-        "--batch-size",
+        "--prefill-chunk",
         type=int,
-        default=1,
-        help="tokens per llama.cpp decode call; 1 (default) makes every log-prob independent "
-        "of batching and cache history (reproducible); larger is faster, not reproducible",
+        default=512,
+        help="prompt tokens per llama.cpp decode call, counted from position 0; every token "
+        "after the prompt is evaluated alone, so numbers are reproducible at any value "
+        "(default: %(default)s)",
     )
     p.set_defaults(func=_serve)
     return parser

@@ -322,6 +322,27 @@ def test_exact_scores_sum_label_tokens_by_offset(httpserver):
     assert (sent["echo"], sent["max_tokens"], sent["logprobs"]) == (True, 0, 0)
 
 
+@pytest.mark.parametrize("extension", [False, True])
+def test_exact_sends_continuation_offset_only_when_enabled(httpserver, extension):
+    """`logprob-eval serve` (local: specs) gets the prompt's length and echoes the prompt's
+    tokens with null log-probs; other servers get the plain protocol."""
+    prompt = "Text: a goal\nTopic:"
+    head = ["Text", ":", " a", " goal", "\n", "Topic", ":"]
+    head_lps = [None] * len(head) if extension else [-1.0] * len(head)
+    body = completion_echo(
+        [prompt + " Sports", prompt + " Art"],
+        [[*head, " Sports"], [*head, " Art"]],
+        [[*head_lps, -0.5], [*head_lps, -6.0]],
+    )
+    httpserver.expect_request("/v1/completions").respond_with_json(body)
+    url = httpserver.url_for("/v1")
+    with get_backend(f"openai-compatible:m@{url}", continuation_offset=extension) as b:
+        scores = b.score(prompt, ["Sports", "Art"])
+    assert (scores["Sports"].logprob, scores["Art"].logprob) == (-0.5, -6.0)
+    sent = json.loads(httpserver.log[0][0].get_data())
+    assert sent.get("continuation_offset") == (len(prompt) if extension else None)
+
+
 def test_exact_boundary_straddling_token_is_flagged(httpserver):
     prompt = 'Answer: {"topic": "'
     toks = ["Answer", ":", ' {"', "topic", '":', ' "Sports']  # '"' merged with the label

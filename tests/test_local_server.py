@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 pytest.importorskip("llama_cpp", reason="install the [local] extra: pip install -e '.[local]'")
@@ -30,8 +31,27 @@ def handler(engine: Engine) -> _Handler:
     return _Handler(engine, MODEL)
 
 
-def test_echo_logprobs_match_llama_cpp_python_within_1e3(engine: Engine, handler: _Handler):
-    """Cross-check against an independent implementation: llama-cpp-python's own echo path."""
+def _tf_body(prompt: str, conts: list[str], **extra) -> dict:
+    """The label-only request the exact method sends to this server."""
+    return {
+        "model": MODEL,
+        "prompt": [prompt + c for c in conts],
+        "echo": True,
+        "logprobs": 0,
+        "max_tokens": 0,
+        "temperature": 0,
+        "continuation_offset": len(prompt),
+        **extra,
+    }
+
+
+def _label_lps(body: dict) -> list[list[float]]:
+    return [[x for x in c["logprobs"]["token_logprobs"] if x is not None] for c in body["choices"]]
+
+
+def test_echo_logprobs_equal_llama_cpp_python_at_the_same_batching(handler: _Handler):
+    """Cross-check against an independent implementation: llama-cpp-python's own echo path,
+    which evaluates the prompt in one batch of n_batch=512 tokens like our prefill."""
     from llama_cpp import Llama
 
     prompt = "Text: A goal in the last minute.\nTopic: Sports"
@@ -46,11 +66,10 @@ def test_echo_logprobs_match_llama_cpp_python_within_1e3(engine: Engine, handler
         }
     )
     lp = ours["choices"][0]["logprobs"]
-    # same evaluation settings as the server (one token per decode call: see engine.py)
     ref_llm = Llama(
         model_path=str(resolve_model_path(MODEL)),
         n_ctx=256,
-        n_batch=1,
+        n_batch=512,
         logits_all=True,
         verbose=False,
     )
@@ -59,49 +78,121 @@ def test_echo_logprobs_match_llama_cpp_python_within_1e3(engine: Engine, handler
     n = len(lp["tokens"])
     assert "".join(lp["tokens"]) == prompt
     assert ref_lp["tokens"][:n] == lp["tokens"]
-    compared = 0
-    for mine, theirs in zip(lp["token_logprobs"], ref_lp["token_logprobs"][:n], strict=True):
-        if theirs is None:
-            continue
-        assert mine == pytest.approx(theirs, abs=1e-3)
-        compared += 1
-    assert compared >= n - 1
     assert lp["text_offset"] == ref_lp["text_offset"][:n]
+    pairs = [
+        (mine, theirs)
+        for mine, theirs in zip(lp["token_logprobs"], ref_lp["token_logprobs"][:n], strict=True)
+        if theirs is not None
+    ]
+    assert len(pairs) >= n - 1
+    # ours is rounded to 1e-6 in the response; the computation is the same batch
+    assert max(abs(m - t) for m, t in pairs) <= 1e-6
 
 
-def test_prefix_reuse_gives_identical_numbers(engine: Engine):
-    a = engine.tokenize("Text: The museum restored the fresco.\nTopic: Art")
-    b = engine.tokenize("Text: The museum restored the fresco.\nTopic: History")
-    engine.evaluate(engine.tokenize("something else entirely"))
-    fresh_b = [s.logprob for s in engine.prompt_logprobs(b)]
-    engine.prompt_logprobs(a)
-    reused_before = engine.tokens_reused
-    reused_b = [s.logprob for s in engine.prompt_logprobs(b)]
-    assert engine.tokens_reused - reused_before >= len(b) - 3  # shared prompt not re-evaluated
-    assert reused_b == fresh_b  # bit-identical: evaluation does not depend on history
+def test_label_only_request_evaluates_the_prompt_once(engine: Engine, handler: _Handler):
+    """Ten single-token labels cost one prefill: one decode call, no label token evaluated."""
+    ls = LABEL_SETS["normal"]
+    prompt = TEMPLATES["simple"].render("A brand new text about nothing in particular.", ls)
+    n_prompt = len(engine.tokenize(prompt))
+    conts = [" " + p for p in ls.phrases]
+    assert all(len(engine.tokenize(prompt + c)) == n_prompt + 1 for c in conts)
+    calls, evaluated = engine.decode_calls, engine.tokens_evaluated
+    body = handler.completions(_tf_body(prompt, conts))
+    assert engine.decode_calls - calls == 1
+    assert engine.tokens_evaluated - evaluated == n_prompt
+    for choice in body["choices"]:
+        lps = choice["logprobs"]["token_logprobs"]
+        assert all(x is None for x in lps[:-1]) and lps[-1] < 0  # only the label's token
+        assert "".join(choice["logprobs"]["tokens"]) == choice["text"]
 
 
-def test_teacher_forced_equals_generated_log_prob(engine: Engine):
-    """The property the method-agreement evals rely on, at the engine level."""
-    prompt = "Text: The bakery's sourdough sells out early.\nTopic:"
-    steps, _ = engine.generate(engine.tokenize(prompt), max_tokens=2, top_k=20)
-    first_tok, first_lp = steps[0].top[3]  # a listed alternative, not the sampled token
-    cont = engine.piece(first_tok).decode()
-    forced = engine.prompt_logprobs(engine.tokenize(prompt + cont))
-    assert forced[-1].token == first_tok
-    assert forced[-1].logprob == first_lp
+def test_same_request_same_numbers_whatever_the_order_and_history(handler: _Handler):
+    ls = LABEL_SETS["verbose"]  # multi-token labels sharing their first tokens
+    prompt = TEMPLATES["question"].render(TEXT, ls)
+    conts = [" " + p for p in ls.phrases]
+    first = _label_lps(handler.completions(_tf_body(prompt, conts)))
+    # other work in between: another prompt sharing a prefix, a generation, an echo
+    handler.completions(_tf_body(prompt[:-3], conts[:2]))
+    handler.completions({"model": MODEL, "prompt": prompt + " art", "max_tokens": 3})
+    handler.completions({"model": MODEL, "prompt": prompt, "echo": True, "logprobs": 0})
+    rev = _label_lps(handler.completions(_tf_body(prompt, conts[::-1])))[::-1]
+    alone = [_label_lps(handler.completions(_tf_body(prompt, [c])))[0] for c in conts[:3]]
+    assert rev == first  # bit-identical (after the response's rounding to 1e-6)
+    assert alone == first[:3]
+    assert all(len(x) >= 2 for x in first)
+
+
+def test_same_numbers_under_concurrent_clients(handler: _Handler):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ls = LABEL_SETS["normal"]
+    texts = [TEXT, "The senate passed the budget.", "A new vaccine trial began."]
+    bodies = [
+        _tf_body(TEMPLATES[t].render(x, ls), [" " + p for p in ls.phrases])
+        for x in texts
+        for t in ("simple", "question")
+    ]
+    serial = [_label_lps(handler.completions(b)) for b in bodies]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(lambda b: _label_lps(handler.completions(b)), bodies * 2))
+    assert concurrent == serial * 2
+
+
+@pytest.mark.parametrize("label_set", ["normal", "verbose"])
+def test_generated_equals_teacher_forced(handler: _Handler, label_set: str):
+    """Every generated token's log-prob, and every listed alternative at the first position,
+    equals the teacher-forced log-prob of the same tokens after the same prompt."""
+    ls = LABEL_SETS[label_set]
+    prompt = TEMPLATES["simple"].render("The bakery's sourdough sells out early.", ls)
+    gen = handler.completions(
+        {"model": MODEL, "prompt": prompt, "logprobs": 20, "max_tokens": 6, "temperature": 0}
+    )
+    lp = gen["choices"][0]["logprobs"]
+    generated = gen["choices"][0]["text"]
+    alternatives = list(lp["top_logprobs"][0].items())[1:8]
+    conts = [generated] + [tok for tok, _ in alternatives]
+    forced = _label_lps(handler.completions(_tf_body(prompt, conts)))
+    assert forced[0] == lp["token_logprobs"]  # all six generated tokens, bit-identical
+    compared = 0
+    for (_, value), got in zip(alternatives, forced[1:], strict=True):
+        if len(got) == 1:  # the alternative re-tokenizes as itself
+            assert got[0] == value
+            compared += 1
+    assert compared >= 5
 
 
 def test_generation_top_k_is_sorted_and_normalised(engine: Engine):
-    steps, finish = engine.generate(
-        engine.tokenize("Text: A goal.\nTopic:"), max_tokens=3, top_k=20
-    )
-    assert len(steps) == 3 and finish == "length"
+    from logprob_eval.server.engine import row_steps
+
+    gen = engine.generate(engine.tokenize("Text: A goal.\nTopic:"), max_tokens=3)
+    steps = row_steps(gen.rows, gen.tokens, 20)
+    assert len(steps) == 3 and gen.finish == "length"
     for s in steps:
         lps = [lp for _, lp in s.top]
-        assert lps == sorted(lps, reverse=True)
-        assert s.top[0][0] == s.token  # greedy: the sampled token is the argmax
+        assert len(lps) == 20 and lps == sorted(lps, reverse=True)
+        assert s.top[0] == (s.token, s.logprob)  # greedy: the sampled token is the argmax
         assert sum(math.exp(x) for x in lps) <= 1.0 + 1e-6
+
+
+def test_engine_reuses_only_the_plans_own_batches(engine: Engine):
+    """A cached prompt is reused across labels; a prefix evaluated in another batch is not."""
+    prompt = engine.tokenize("Text: The museum restored the fresco.\nTopic:")
+    n = len(prompt)
+    label = engine.tokenize("Text: The museum restored the fresco.\nTopic: the history of art")[n:]
+    full = prompt + label
+    fresh = engine.teacher_forced(full, n, n)
+    reused = engine.tokens_reused
+    again = engine.teacher_forced(full, n, n)
+    assert engine.tokens_reused - reused == len(full) - 1  # nothing re-evaluated
+    assert np.array_equal(again, fresh)
+    # the same tokens with the prompt ending later: another plan, so the prompt's cached
+    # batch is not reused, and afterwards the first plan is recomputed, not patched
+    evaluated = engine.tokens_evaluated
+    engine.teacher_forced(full, n + 1, n)
+    assert engine.tokens_evaluated - evaluated == len(full) - 1
+    evaluated = engine.tokens_evaluated
+    assert np.array_equal(engine.teacher_forced(full, n, n), fresh)
+    assert engine.tokens_evaluated - evaluated == len(full) - 1
 
 
 @pytest.mark.parametrize(
@@ -113,6 +204,13 @@ def test_generation_top_k_is_sorted_and_normalised(engine: Engine):
         ({"model": MODEL, "prompt": "x", "max_tokens": -1}, 400, "invalid_value"),
         ({"model": MODEL, "prompt": "x", "temperature": 3}, 400, "invalid_value"),
         ({"model": MODEL, "prompt": "word " * 2000}, 400, "context_length_exceeded"),
+        ({"model": MODEL, "prompt": "ab", "continuation_offset": 1}, 400, "invalid_value"),
+        (
+            {"model": MODEL, "prompt": "ab", "echo": True, "logprobs": 0, "max_tokens": 0}
+            | {"continuation_offset": 3},
+            400,
+            "invalid_value",
+        ),
     ],
 )
 def test_bad_completion_requests(handler: _Handler, body, status, code):
@@ -211,3 +309,11 @@ def test_server_error_log_is_kept_when_it_dies(tmp_path):
     assert "serve.log" in str(ei.value)
     assert (tmp_path / "serve.log").read_text()
     json.dumps(str(ei.value))
+
+
+def test_plan_prefills_the_prompt_in_chunks_from_zero_then_one_token_per_call():
+    from logprob_eval.server.engine import plan
+
+    assert plan(5, 3, 512) == [(0, 3), (3, 4), (4, 5)]
+    assert plan(2, 3, 512) == [(0, 3)]  # the prompt is always evaluated whole
+    assert plan(7, 5, 2) == [(0, 2), (2, 4), (4, 5), (5, 6), (6, 7)]

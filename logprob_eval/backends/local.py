@@ -37,6 +37,7 @@ class LocalBackend(OpenAICompatibleBackend):
             self._server = LocalServer(model, **(server_options or {})).start()
             base_url = self._server.base_url
         try:
+            kwargs.setdefault("continuation_offset", True)  # our server knows the extension
             super().__init__(model, base_url=base_url, method=method, **kwargs)
         except Exception:
             self.close()

@@ -25,6 +25,7 @@ from .base import Backend
 __all__ = ["Normalize", "OpenAICompatibleBackend", "label_continuation"]
 
 Normalize = Literal["none", "token", "byte"]
+_EXTENSIONS = ("continuation_offset",)  # body fields the OpenAI SDK does not know
 _OPENERS = "\"'([{<`“‘"
 
 
@@ -53,6 +54,7 @@ class OpenAICompatibleBackend(Backend):
         top_logprobs: int = 20,
         max_tokens: int = 16,
         batch_prompts: bool = True,
+        continuation_offset: bool = False,
         timeout: float = 60.0,
         **kwargs: Any,
     ) -> None:
@@ -66,6 +68,7 @@ class OpenAICompatibleBackend(Backend):
         self.top_logprobs = top_logprobs
         self.max_tokens = max_tokens
         self.batch_prompts = batch_prompts
+        self.continuation_offset = continuation_offset
         self._client = make_client(self.spec, base_url=base_url, api_key=api_key, timeout=timeout)
 
     @property
@@ -74,8 +77,12 @@ class OpenAICompatibleBackend(Backend):
 
     # payloads (public so tests and the cassette layer can see exactly what is sent) ------
 
-    def exact_payload(self, prompts: list[str]) -> dict[str, Any]:
-        return {
+    def exact_payload(self, prompts: list[str], offset: int | None = None) -> dict[str, Any]:
+        """``offset``: where the continuation begins in every prompt, sent as the
+        ``continuation_offset`` extension when the server understands it (``logprob-eval
+        serve``): only the continuation's log-probs come back, and the text before it is
+        evaluated as a generation request for it would be."""
+        payload: dict[str, Any] = {
             "model": self.model,
             "prompt": prompts if len(prompts) != 1 else prompts[0],
             "echo": True,
@@ -83,6 +90,9 @@ class OpenAICompatibleBackend(Backend):
             "max_tokens": 0,
             "temperature": 0,
         }
+        if self.continuation_offset and offset is not None:
+            payload["continuation_offset"] = offset
+        return payload
 
     def generation_payload(self, prompt: str) -> dict[str, Any]:
         return {
@@ -100,8 +110,12 @@ class OpenAICompatibleBackend(Backend):
 
     def _send(self, payload: dict[str, Any]) -> Any:
         create = self._client.completions.with_raw_response.create
+        sdk = {k: v for k, v in payload.items() if k not in _EXTENSIONS}
+        extra = {k: v for k, v in payload.items() if k in _EXTENSIONS}
+        if extra:
+            sdk["extra_body"] = extra
         return self._request(
-            "completions", payload, lambda: call_json(self.spec, self._client, create, payload)
+            "completions", payload, lambda: call_json(self.spec, self._client, create, sdk)
         )
 
     def _score_generation(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
@@ -125,7 +139,7 @@ class OpenAICompatibleBackend(Backend):
         groups = [fulls] if self.batch_prompts else [[f] for f in fulls]
         echoed: list[tuple[str, list[EchoedToken]]] = []
         for group in groups:
-            body = self._send(self.exact_payload(group))
+            body = self._send(self.exact_payload(group, len(prompt)))
             try:
                 parsed = parse_completion_echo(body)
             except ResponseFormatError as exc:

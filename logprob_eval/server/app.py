@@ -1,7 +1,8 @@
 """An OpenAI-compatible HTTP server for the local model (``logprob-eval serve``).
 
 Endpoints: ``GET /v1/models``; ``POST /v1/completions`` (``prompt`` string or list,
-``echo``, ``logprobs`` 0-20, ``max_tokens`` >= 0, ``temperature``, ``stop``, ``seed``);
+``echo``, ``logprobs`` 0-20, ``max_tokens`` >= 0, ``temperature``, ``stop``, ``seed``, and
+the extension ``continuation_offset``: see :meth:`_Handler._boundary`);
 ``POST /v1/chat/completions`` (``messages``, ``logprobs``, ``top_logprobs`` 0-20,
 ``max_tokens``/``max_completion_tokens``). Bad requests get OpenAI-shaped error bodies
 with proper status codes. The request log holds method, path, status and time, never
@@ -18,82 +19,15 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
+
 from ..errors import ConfigError
-from .engine import Engine, Step
+from .engine import Engine, Generation, Step, row_steps
+from .requests import RequestError, int_field, stop_field, temperature_field
 
 __all__ = ["RequestError", "make_server"]
 
 _DIGITS = 6  # log-probs are rounded to 1e-6 in responses: compact cassettes, no lost signal
-
-
-class RequestError(Exception):
-    """Turned into an OpenAI-shaped error response."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        kind: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.status, self.param, self.code, self.kind = status, param, code, kind
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": str(self),
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-
-def _int(body: dict[str, Any], key: str, default: int | None, lo: int, hi: int) -> int | None:
-    value = body.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise RequestError(
-            400,
-            f"'{key}' must be an integer from {lo} to {hi}, got {value!r}",
-            param=key,
-            code="invalid_value",
-        )
-    return value
-
-
-def _temperature(body: dict[str, Any]) -> float:
-    t = body.get("temperature", 1.0)
-    if t is None:
-        return 1.0
-    if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 2:
-        raise RequestError(
-            400,
-            f"'temperature' must be a number from 0 to 2, got {t!r}",
-            param="temperature",
-            code="invalid_value",
-        )
-    return float(t)
-
-
-def _stop(body: dict[str, Any]) -> list[str]:
-    stop = body.get("stop")
-    if stop is None:
-        return []
-    if isinstance(stop, str):
-        return [stop]
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop) and len(stop) <= 4:
-        return stop
-    raise RequestError(
-        400,
-        "'stop' must be a string or a list of up to 4 strings",
-        param="stop",
-        code="invalid_value",
-    )
 
 
 class _Handler:
@@ -149,42 +83,54 @@ class _Handler:
         echo = body.get("echo", False)
         if not isinstance(echo, bool):
             raise RequestError(400, "'echo' must be a boolean", param="echo")
-        k = _int(body, "logprobs", None, 0, 20)
-        max_tokens = _int(body, "max_tokens", 16, 0, self.engine.n_ctx)
+        k = int_field(body, "logprobs", None, 0, 20)
+        max_tokens = int_field(body, "max_tokens", 16, 0, self.engine.n_ctx)
         assert max_tokens is not None
-        temperature, stop = _temperature(body), _stop(body)
-        seed = _int(body, "seed", None, 0, 2**63 - 1)
-        choices, n_prompt, n_gen = [], 0, 0
+        temperature, stop = temperature_field(body), stop_field(body)
+        seed = int_field(body, "seed", None, 0, 2**63 - 1)
+        offset = self._continuation_offset(body, prompts, echo, k, max_tokens)
+        # tokenizing and the prompt/continuation boundary need no lock
+        items = [(p, t, *self._boundary(p, t, offset)) for p in prompts for t in [self._tokens(p)]]
+        # under the lock only llama.cpp's evaluation; rows are reduced with numpy after it
+        raw: list[tuple[np.ndarray | None, int, Generation | None]] = []
         with self.engine.lock:
-            for i, p in enumerate(prompts):
-                tokens = self._tokens(p)
-                n_prompt += len(tokens) - 1
-                echoed = (
-                    self.engine.prompt_logprobs(tokens, k or 0) if echo and k is not None else []
-                )
-                steps, finish = (
-                    self.engine.generate(
+            for _, tokens, boundary, first in items:
+                if max_tokens == 0:
+                    if echo and k is not None:
+                        raw.append(
+                            (self.engine.teacher_forced(tokens, boundary, first), first, None)
+                        )
+                    else:
+                        raw.append((None, 1, None))
+                else:
+                    g = self.engine.generate(
                         tokens,
                         max_tokens=max_tokens,
-                        top_k=k or 0,
                         temperature=temperature,
                         seed=seed,
                         stop=stop,
+                        echo_rows=echo and k is not None,
                     )
-                    if max_tokens
-                    else ([], "length")
-                )
-                n_gen += len(steps)
-                gen_text = b"".join(self.engine.piece(s.token) for s in steps).decode(
-                    "utf-8", errors="replace"
-                )
-                text = (p if echo else "") + gen_text
-                logprobs = None
-                if k is not None:
-                    logprobs = self._legacy_logprobs(p, tokens, echoed, steps, k, echo)
-                choices.append(
-                    {"index": i, "text": text, "logprobs": logprobs, "finish_reason": finish}
-                )
+                    raw.append((g.prompt_rows, 1, g))
+        choices, n_prompt, n_gen = [], 0, 0
+        for i, ((p, tokens, _, _), (rows, first, gen)) in enumerate(zip(items, raw, strict=True)):
+            echoed: list[Step | None] = []
+            if rows is not None and echo and k is not None:
+                echoed = [None] * (first - 1) + row_steps(rows, tokens[first:], k)
+            steps = row_steps(gen.rows, gen.tokens, k or 0) if gen is not None else []
+            finish = gen.finish if gen is not None else "length"
+            n_prompt += len(tokens) - 1
+            n_gen += len(steps)
+            gen_text = b"".join(self.engine.piece(s.token) for s in steps).decode(
+                "utf-8", errors="replace"
+            )
+            text = (p if echo else "") + gen_text
+            logprobs = None
+            if k is not None:
+                logprobs = self._legacy_logprobs(p, tokens, echoed, steps, k, echo)
+            choices.append(
+                {"index": i, "text": text, "logprobs": logprobs, "finish_reason": finish}
+            )
         return {
             "id": f"cmpl-{uuid.uuid4().hex[:24]}",
             "object": "text_completion",
@@ -197,6 +143,45 @@ class _Handler:
                 "total_tokens": n_prompt + n_gen,
             },
         }
+
+    def _continuation_offset(
+        self, body: dict[str, Any], prompts: list[str], echo: bool, k: int | None, max_tokens: int
+    ) -> int | None:
+        """The ``continuation_offset`` extension: where the scored continuation begins."""
+        offset = body.get("continuation_offset")
+        if offset is None:
+            return None
+        shortest = min(len(p) for p in prompts)
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= shortest:
+            raise RequestError(
+                400,
+                f"'continuation_offset' must be a character offset from 0 to {shortest} (the "
+                f"length of the shortest prompt), got {offset!r}",
+                param="continuation_offset",
+                code="invalid_value",
+            )
+        if not echo or k is None or max_tokens != 0:
+            raise RequestError(
+                400,
+                "'continuation_offset' is for teacher-forced scoring: send it with "
+                "echo=true, logprobs and max_tokens=0",
+                param="continuation_offset",
+                code="invalid_value",
+            )
+        return offset
+
+    def _boundary(self, prompt: str, tokens: list[int], offset: int | None) -> tuple[int, int]:
+        """(tokens evaluated as the prompt, first token whose log-prob is returned).
+
+        Without ``continuation_offset`` the whole text is the prompt and every token after
+        BOS gets its log-prob. With it, the prompt is the tokens that end at or before the
+        offset, and log-probs start at the first token that ends after it."""
+        if offset is None:
+            return len(tokens), 1
+        starts = self._offsets(prompt, tokens)
+        ends = [*starts[1:], len(prompt)]
+        inside = sum(1 for e in ends if e <= offset)
+        return 1 + inside, 1 + inside
 
     def _tokens(self, text: str) -> list[int]:
         tokens = self.engine.tokenize(text)
@@ -242,7 +227,7 @@ class _Handler:
         self,
         prompt: str,
         tokens: list[int],
-        echoed: list[Step],
+        echoed: list[Step | None],
         steps: list[Step],
         k: int,
         echo: bool,
@@ -253,10 +238,10 @@ class _Handler:
         offs: list[int] = []
         if echo:
             offs.extend(self._offsets(prompt, tokens))
-            for s in echoed:
-                toks.append(self._text(s.token))
-                lps.append(self._r(s.logprob))
-                tops.append(self._top_dict(s) if k else None)
+            for tok, s in zip(tokens[1:], echoed, strict=True):
+                toks.append(self._text(tok))
+                lps.append(None if s is None else self._r(s.logprob))
+                tops.append(self._top_dict(s) if k and s is not None else None)
         base = len(prompt) if echo else 0
         for s in steps:
             offs.append(base)
@@ -297,31 +282,32 @@ class _Handler:
         want = body.get("logprobs", False)
         if not isinstance(want, bool):
             raise RequestError(400, "'logprobs' must be a boolean", param="logprobs")
-        k = _int(body, "top_logprobs", 0, 0, 20) or 0
+        k = int_field(body, "top_logprobs", 0, 0, 20) or 0
         if k and not want:
             raise RequestError(
                 400, "'top_logprobs' requires 'logprobs': true", param="top_logprobs"
             )
         mt = body.get("max_completion_tokens", body.get("max_tokens", 16))
-        max_tokens = _int({"max_tokens": mt}, "max_tokens", 16, 1, self.engine.n_ctx) or 16
+        max_tokens = int_field({"max_tokens": mt}, "max_tokens", 16, 1, self.engine.n_ctx) or 16
         # a base model has no chat format: the conversation is its contents, one per paragraph
         prompt = "\n\n".join(m["content"] for m in messages)
+        temperature, seed, stop = (
+            temperature_field(body),
+            int_field(body, "seed", None, 0, 2**63 - 1),
+            stop_field(body),
+        )
+        tokens = self._tokens(prompt)
         with self.engine.lock:
-            tokens = self._tokens(prompt)
-            steps, finish = self.engine.generate(
-                tokens,
-                max_tokens=max_tokens,
-                top_k=k,
-                temperature=_temperature(body),
-                seed=_int(body, "seed", None, 0, 2**63 - 1),
-                stop=_stop(body),
+            gen = self.engine.generate(
+                tokens, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop
             )
-            content = b"".join(self.engine.piece(s.token) for s in steps).decode(
-                "utf-8", errors="replace"
-            )
-            logprobs = None
-            if want:
-                logprobs = {"content": [self._chat_entry(s) for s in steps], "refusal": None}
+        steps, finish = row_steps(gen.rows, gen.tokens, k), gen.finish
+        content = b"".join(self.engine.piece(s.token) for s in steps).decode(
+            "utf-8", errors="replace"
+        )
+        logprobs = None
+        if want:
+            logprobs = {"content": [self._chat_entry(s) for s in steps], "refusal": None}
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
