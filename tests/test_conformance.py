@@ -195,8 +195,11 @@ def test_no_score_is_nan_or_a_sentinel(path: Path) -> None:
         assert score.lower <= score.logprob
 
 
+ECHOED = [p for p in FILES if p.name in ECHO_FILES]
+
+
 @needs_shared
-@pytest.mark.parametrize("path", [p for p in FILES if p.name in ECHO_FILES], ids=sorted(ECHO_FILES))
+@pytest.mark.parametrize("path", ECHOED, ids=[p.stem for p in ECHOED])
 def test_echoed_label_sums_follow_the_text_offsets(path: Path) -> None:
     for text, tokens in parse_completion_echo(_body(path)).values():
         aligned = align_echo(text, tokens)
