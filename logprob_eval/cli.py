@@ -468,7 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-ctx", type=int, default=2048, help="context length in tokens (default: %(default)s)"
     )
     p.add_argument(
-        "--threads", type=int, default=None, help="llama.cpp threads (default: llama.cpp's choice)"
+        "--threads",
+        type=int,
+        default=None,
+        help="llama.cpp threads for prefill and decode (default: every core for prefill "
+        "batches, half of them for one-token decodes)",
     )
     p.add_argument(
         "--prefill-chunk",

@@ -37,6 +37,10 @@ import numpy as np
 
 from ..errors import ConfigError, MissingDependencyError
 
+# Idle OpenMP threads of llama.cpp sleep rather than spin (read once, when llama.cpp loads;
+# a value the user set wins). See Engine.__init__.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 __all__ = [
     "LOCAL_MODELS",
     "PREFILL_CHUNK",
@@ -163,9 +167,14 @@ class Engine:
                 f"the local model server needs llama-cpp-python: {INSTALL_LOCAL}"
             ) from None
         self.chunk = min(prefill_chunk, n_ctx)
-        # one thread count for prefill and decode: llama.cpp's default prefill threads (all
-        # cores) stall for seconds on a shared, oversubscribed machine (measured here)
-        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
+        # Prefill (multi-token batches) on every core, one-token decodes on half of them:
+        # a one-token step of this small model gains nothing from more threads. Threads do
+        # not change the numbers (measured; the invariant tests compare paths live). Idle
+        # OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY above): spinning threads
+        # stalled prefills for seconds on a busy 2-core machine (measured here).
+        cores = os.cpu_count() or 2
+        threads = n_threads or max(1, cores // 2)
+        threads_batch = n_threads or cores
         self.llm: Any = Llama(
             model_path=str(model_path),
             n_ctx=n_ctx,
@@ -174,7 +183,7 @@ class Engine:
             logits_all=False,
             verbose=False,
             n_threads=threads,
-            n_threads_batch=threads,
+            n_threads_batch=threads_batch,
         )
         self._lib: Any = llama_cpp
         self.n_ctx = n_ctx
