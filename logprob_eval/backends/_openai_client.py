@@ -12,11 +12,10 @@ from ..errors import (
     BackendError,
     BackendUnavailableError,
     LogprobsUnsupportedError,
-    RateLimitedError,
     ServerUnreachableError,
 )
 from ..redact import redact
-from ._http import is_network_blocked, retry_after_seconds
+from ._http import Fixes, is_network_blocked, retry_after_seconds, status_error
 
 __all__ = ["call_json", "call_sdk", "is_network_blocked", "make_client"]
 
@@ -42,6 +41,14 @@ def make_client(spec: str, *, base_url: str | None, api_key: str | None, timeout
             )
         key = "not-needed"  # OpenAI-compatible servers on loopback take any key
     return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+
+
+_FIXES = Fixes(
+    unreachable="start the server, or fix the URL / OPENAI_BASE_URL",
+    auth="set OPENAI_API_KEY to a valid key",
+    not_found="check the model name and the base URL",
+    server="retry, or check the server's log",
+)
 
 
 def _server_message(body: Any, text: str) -> tuple[str, str]:
@@ -82,7 +89,6 @@ def _map_error(exc: Exception, spec: str, base_url: str, timeout: float) -> Back
             body = None
         message, code = _server_message(body, exc.response.text)
         message = redact(message)
-        head = f"{spec}: HTTP {status}"
         if status == 400 and ("logprobs" in message.lower() or code == "unsupported_parameter"):
             return LogprobsUnsupportedError(
                 f"logprobs unsupported for {spec}: {message}; reasoning models (o-series, "
@@ -90,36 +96,12 @@ def _map_error(exc: Exception, spec: str, base_url: str, timeout: float) -> Back
                 backend=spec,
                 status=status,
             )
-        if status in (401, 403):
-            return BackendError(
-                f"{head}: authentication failed ({message}); set OPENAI_API_KEY to a valid key",
-                backend=spec,
-                status=status,
-            )
-        if status == 404:
-            return BackendError(
-                f"{head}: not found ({message}); check the model name and the base URL",
-                backend=spec,
-                status=status,
-            )
-        if status == 429:
-            retry_after = retry_after_seconds(exc.response.headers.get("retry-after"))
-            return RateLimitedError(
-                f"{head}: rate limited ({message}); retry later or lower concurrency",
-                backend=spec,
-                status=status,
-                retry_after=retry_after,
-            )
-        if status >= 500:
-            return BackendUnavailableError(
-                f"{head}: server error ({message}); retry, or check the server's log",
-                backend=spec,
-                status=status,
-            )
-        return BackendError(
-            f"{head}: request rejected ({message}); fix the request parameters",
-            backend=spec,
-            status=status,
+        return status_error(
+            spec,
+            status,
+            message,
+            fixes=_FIXES,
+            retry_after=retry_after_seconds(exc.response.headers.get("retry-after")),
         )
     return BackendError(f"{spec}: {type(exc).__name__}: {redact(str(exc))[:300]}", backend=spec)
 
