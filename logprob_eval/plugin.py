@@ -399,7 +399,9 @@ def _analyses_of_this_process(config: pytest.Config) -> str:
     return json.dumps({c: a.as_json() for c, a in found.items()})
 
 
-@pytest.hookimpl(trylast=True)
+# tryfirst: under xdist the report is written while the workers' processes exit (xdist's
+# own sessionfinish waits for them), not after
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     workeroutput = getattr(config, "workeroutput", None)

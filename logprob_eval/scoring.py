@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .backends.base import Backend
@@ -77,7 +77,11 @@ class ScoreRow:
     lower: float = math.nan  # the guaranteed lower end of the score (-inf: none known)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a scalar: a shallow dict equals dataclasses.asdict, ~10x faster
+        return {name: getattr(self, name) for name in _ROW_FIELDS}
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(ScoreRow))
 
 
 @dataclass(frozen=True, slots=True)

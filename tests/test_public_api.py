@@ -18,3 +18,18 @@ def test_library_imports_without_pytest():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_experiments_exports_resolve_and_chance_stays_light():
+    import logprob_eval.experiments as experiments
+
+    for name in experiments.__all__:
+        assert callable(getattr(experiments, name)) or name == "TRANSFORMS", name
+    assert set(experiments.__all__) <= set(dir(experiments))
+    # the collection-time floor check imports experiments.chance: numpy only, no scipy/pandas
+    code = (
+        "import sys; import logprob_eval.experiments.chance; "
+        "print(sorted(m for m in ('pandas', 'scipy', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -69,6 +69,14 @@ def test_rows_are_tidy_and_in_job_order(jobs):
     assert [r.lower for r in rows[:3]] == [-1.0, -2.0, -3.0]  # exact: lower == logprob
 
 
+def test_row_as_dict_holds_every_field(jobs):
+    import dataclasses
+
+    for row in score_jobs(ScriptedBackend(), jobs[:1], concurrency=1):
+        assert row.as_dict() == dataclasses.asdict(row)
+        assert list(row.as_dict()) == [f.name for f in dataclasses.fields(row)]
+
+
 def test_rows_carry_the_lower_end_of_a_bound(jobs, tmp_path):
     class Bounds(ScriptedBackend):
         def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
