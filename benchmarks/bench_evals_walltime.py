@@ -1,7 +1,14 @@
-"""`pytest evals` wall time for the committed suite: serial vs `-n 2`, one run each, and
-what a serial run spends its time on (cassette loading, scoring, analysis, report).
+"""`pytest evals` wall time for the committed suite: serial vs `-n 2`.
+
+One warm-up run first (it compiles the bytecode caches and warms the file cache), then
+``BENCH_REPEATS`` (default 3) serial and `-n 2` runs, interleaved; the medians are compared.
+Python writes bytecode caches as usual here: a shell with ``PYTHONDONTWRITEBYTECODE=1`` would
+make each of the three processes of a `-n 2` run recompile every module it imports on every
+run (``BENCH_NO_PYC=1`` measures that case). CPU seconds (all processes) are printed too:
+what `-n 2` costs beyond the serial run.
 
 Run: python benchmarks/bench_evals_walltime.py      (last line: the speed-up)
+     python benchmarks/bench_evals_walltime.py --profile   (+ where a serial run spends it)
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ import cProfile
 import io
 import os
 import pstats
+import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -18,16 +27,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args: str) -> float:
+def _env() -> dict[str, str]:
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "dev"}
+    if os.environ.get("BENCH_NO_PYC") == "1":
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def run(*args: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the run's processes) of one `pytest evals` run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pytest", "evals", "-q", "-p", "no:cacheprovider", *args],
         cwd=ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
-        env={**os.environ, "HYPOTHESIS_PROFILE": "dev"},
+        env=_env(),
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def profile_serial() -> str:
@@ -47,16 +70,26 @@ def profile_serial() -> str:
 
 
 def main() -> None:
+    repeats = int(os.environ.get("BENCH_REPEATS", "3"))
     # other work on the machine makes -n 2 look worse (both workers need a free core)
     print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
-    serial = run()
-    parallel = run("-n", "2")
+    run()  # warm-up: bytecode caches, file cache
+    serial, parallel = [], []
+    for i in range(repeats):
+        serial.append(run())
+        parallel.append(run("-n", "2"))
+        print(
+            f"  run {i + 1}: serial {serial[-1][0]:.1f} s ({serial[-1][1]:.1f} CPU s), "
+            f"-n 2 {parallel[-1][0]:.1f} s ({parallel[-1][1]:.1f} CPU s)"
+        )
     print(f"load average after:  {os.getloadavg()[0]:.2f}")
     if "--profile" in sys.argv:
         print(profile_serial())
-    print(f"pytest evals, serial: {serial:.1f} s")
-    print(f"pytest evals, -n 2:   {parallel:.1f} s")
-    print(f"RATIO pytest evals -n 2 vs serial: {serial / parallel:.2f}x faster")
+    s = statistics.median(w for w, _ in serial)
+    p = statistics.median(w for w, _ in parallel)
+    print(f"pytest evals, serial: {s:.1f} s (median of {repeats})")
+    print(f"pytest evals, -n 2:   {p:.1f} s (median of {repeats})")
+    print(f"RATIO pytest evals -n 2 vs serial: {s / p:.2f}x faster")
 
 
 if __name__ == "__main__":

@@ -276,6 +276,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the tests of one case run next to each other (xdist hands out
+    contiguous runs of tests): the worker that scored a case runs its other checks from
+    memory, and two workers seldom replay one cassette at once. Tests spanning several
+    cases (groups, method pairs) follow the cases. A serial run keeps the files' order."""
+    if not hasattr(config, "workerinput"):
+        return
+
+    def key(item: pytest.Item) -> tuple[int, str]:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        case = params.get("llm_case")
+        if case is not None:
+            return 0, case.id
+        if any(p in params for p in _CASE_PARAMS):
+            return 2, ""
+        return 1, ""  # tests of the suite that score nothing (fuzzing)
+
+    items.sort(key=key)  # stable: files' order within a case
+
+
 @pytest.fixture(scope="session")
 def llm_config(request: pytest.FixtureRequest) -> Any:
     """The eval suite's configuration (models, grid, dataset, expectations)."""
@@ -340,7 +360,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 
 
 @pytest.fixture
-def llm_metrics(llm_scores: Any, llm_runner: Any) -> Callable[[Any], Any]:
+def llm_metrics(llm_runner: Any) -> Callable[[Any], Any]:
     """``llm_metrics(case)`` -> its metrics with bootstrap intervals (a
     :class:`~logprob_eval.evalsuite.casemetrics.CaseMetrics`): ranking, threshold sweep and
     transfer, computed once per process and shown as they are in the run's report (skips
@@ -348,7 +368,6 @@ def llm_metrics(llm_scores: Any, llm_runner: Any) -> Callable[[Any], Any]:
     from .evalsuite.casemetrics import CaseMetrics
 
     def get(case: Any) -> Any:
-        llm_scores(case)
         return CaseMetrics.of(case.id, llm_runner.analysis(case))
 
     return get
@@ -399,17 +418,31 @@ def _analyses_of_this_process(config: pytest.Config) -> str:
     return json.dumps({c: a.as_json() for c, a in found.items()})
 
 
-# tryfirst: under xdist the report is written while the workers' processes exit (xdist's
-# own sessionfinish waits for them), not after
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Iterator[None]:
+    """A worker hands its rows to the controller; the controller (or a serial run) writes
+    the report in a thread while the other sessionfinish hooks run: under xdist those wait
+    for the workers' processes to exit, a wait the report no longer adds to."""
     config = session.config
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand the rows to the controller
         workeroutput[_ROWS_KEY] = json.dumps(_rows_of_this_process(config))
         workeroutput[_ANALYSES_KEY] = _analyses_of_this_process(config)
-        return
+        return (yield)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="logprob-eval-report") as pool:
+        report = pool.submit(_write_report, config, exitstatus)
+        try:
+            return (yield)
+        finally:
+            report.result()  # its errors are the session's, as before
+
+
+def _write_report(config: pytest.Config, exitstatus: int) -> None:
     state = _state(config)
+    if "report_imports" in state:
+        state.pop("report_imports").join()
     if "share_dir" in state:
         import shutil
 
@@ -446,13 +479,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist workers of one run share the cases they scored through one temporary folder
-    (see ``SuiteRunner.share_dir``); the controller removes it at the end."""
+    (see ``SuiteRunner.share_dir``); the controller removes it at the end. Meanwhile the
+    controller, idle while its workers run the tests, imports what the report needs."""
     state = _state(node.config)
     if "share_dir" not in state:
         import tempfile
 
         state["share_dir"] = tempfile.mkdtemp(prefix="logprob-eval-run-")
+        state["report_imports"] = _import_in_background()
     node.workerinput[_SHARE_KEY] = state["share_dir"]
+
+
+def _import_in_background() -> Any:
+    """A thread importing the report's modules (pandas, scipy, matplotlib: ~0.7 s) so that
+    the report, written after the last test, does not start with them. An import error is
+    left for the report itself to raise."""
+    import threading
+
+    def load() -> None:
+        try:
+            from .evalsuite import reporting  # noqa: F401
+            from .report import _plt
+
+            _plt()
+        except Exception:  # raised again by the report, where it means something
+            pass
+
+    thread = threading.Thread(target=load, name="logprob-eval-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -462,6 +517,22 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         _state(node.config).setdefault("worker_rows", []).extend(json.loads(output[_ROWS_KEY]))
     if output.get(_ANALYSES_KEY):
         _state(node.config).setdefault("worker_analyses", []).append(output[_ANALYSES_KEY])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _suite_requested(config):
+        _skip_final_collections()
+
+
+def _skip_final_collections() -> None:
+    """At exit, the interpreter's last garbage collections walk every object still alive
+    (~350,000 after a suite run: 0.7 s, paid by a serial run and by each xdist worker
+    before the controller can finish). Freezing them first (``gc.freeze``, at exit) skips
+    that walk; the memory goes back to the OS with the process either way."""
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -370,12 +370,12 @@ class SuiteRunner:
         if case.id not in self._analyses:
             from ..experiments.transforms import split_content_free
 
-            frame = self.frame(case)  # skips or fails first, as the tests expect
+            self.scores(case)  # skips or fails first, as the tests expect
             shared = self.share_dir / f"{case.id}.analysis.json" if self.share_dir else None
-            if shared is not None and shared.is_file():
+            if shared is not None and shared.is_file():  # no frame needed
                 found = ConfigAnalysis.from_json(json.loads(shared.read_text()))
             else:
-                real, _ = split_content_free(frame)
+                real, _ = split_content_free(self.frame(case))
                 found = analyze_config(real, case.config, **analysis_options(self.config))
                 if shared is not None:
                     _write_atomically(shared, json.dumps(found.as_json()).encode())

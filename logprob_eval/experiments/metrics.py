@@ -239,49 +239,68 @@ class MatrixCache:
     """Label matrices per (config, score column), pivoted once from the non-failed rows."""
 
     def __init__(self, df: pd.DataFrame) -> None:
-        self.ok = df[df["status"] != "error"]
+        ok = df[df["status"] != "error"]
+        self._parts = {str(c): part for c, part in ok.groupby("config", sort=False)}
+        self._empty = ok.iloc[:0]
         self._m: dict[tuple[str, str], tuple[list[str], list[str], np.ndarray, np.ndarray]] = {}
 
     def get(self, config: str, score: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
         key = (config, score)
         if key not in self._m:
-            self._m[key] = label_matrix(self.ok, config, score)
+            part = self._parts.get(config, self._empty)
+            self._m[key] = label_matrix(part, config, score)
         return self._m[key]
 
 
-def agreement(
-    df: pd.DataFrame, a: str, b: str, *, score: str = "logprob", cache: MatrixCache | None = None
-) -> AgreementMetrics:
-    """How far config ``b`` agrees with config ``a`` on the texts both scored."""
-    cache = cache or MatrixCache(df)
+def _aligned(
+    cache: MatrixCache, a: str, b: str, score: str
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
+    """(common texts, A's scores, B's scores, A's truth) on the texts and labels both
+    configs scored, rows in text order; None when fewer than 2 labels or no text is shared."""
     ids_a, labels_a, sa, ta = cache.get(a, score)
     ids_b, labels_b, sb, _ = cache.get(b, score)
     common = sorted(set(ids_a) & set(ids_b))
     labels = [x for x in labels_a if x in set(labels_b)]
-    notes: list[str] = []
     if not common or len(labels) < 2:
-        return AgreementMetrics(
-            a,
-            b,
-            0,
-            math.nan,
-            math.nan,
-            math.nan,
-            math.nan,
-            ["no common texts or labels: nothing to compare"],
-        )
+        return None
     pos_a = {e: i for i, e in enumerate(ids_a)}
     pos_b = {e: i for i, e in enumerate(ids_b)}
     ra = [pos_a[e] for e in common]
     rb = [pos_b[e] for e in common]
     ia = [labels_a.index(x) for x in labels]
     ib = [labels_b.index(x) for x in labels]
-    sa, sb, ta = sa[np.ix_(ra, ia)], sb[np.ix_(rb, ib)], ta[np.ix_(ra, ia)]
-    # missing scores tie at the bottom
+    return common, sa[np.ix_(ra, ia)], sb[np.ix_(rb, ib)], ta[np.ix_(ra, ia)]
+
+
+def _taus_by_text(common: list[str], sa: np.ndarray, sb: np.ndarray) -> dict[str, float]:
+    """Per-text Kendall tau-b (texts with a constant row left out); missing scores tie at
+    the bottom."""
     per_text = kendall_tau_rows(
         np.nan_to_num(sa, nan=-1e300, neginf=-1e300), np.nan_to_num(sb, nan=-1e300, neginf=-1e300)
     )
-    tau_by_text = {e: float(x) for e, x in zip(common, per_text, strict=True) if not np.isnan(x)}
+    return {e: float(x) for e, x in zip(common, per_text, strict=True) if not np.isnan(x)}
+
+
+def mean_kendall_tau(cache: MatrixCache, a: str, b: str, *, score: str = "logprob") -> float:
+    """``agreement(...).kendall_tau`` alone (the other agreement metrics are not computed)."""
+    found = _aligned(cache, a, b, score)
+    taus = list(_taus_by_text(found[0], found[1], found[2]).values()) if found else []
+    return float(np.mean(taus)) if taus else math.nan
+
+
+def agreement(
+    df: pd.DataFrame, a: str, b: str, *, score: str = "logprob", cache: MatrixCache | None = None
+) -> AgreementMetrics:
+    """How far config ``b`` agrees with config ``a`` on the texts both scored."""
+    found = _aligned(cache or MatrixCache(df), a, b, score)
+    if found is None:
+        nan = math.nan
+        return AgreementMetrics(
+            a, b, 0, nan, nan, nan, nan, ["no common texts or labels: nothing to compare"]
+        )
+    common, sa, sb, ta = found
+    notes: list[str] = []
+    tau_by_text = _taus_by_text(common, sa, sb)
     taus = list(tau_by_text.values())
     if len(taus) < len(common):
         notes.append(f"{len(common) - len(taus)} text(s) with constant scores left out of tau")

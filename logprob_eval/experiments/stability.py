@@ -20,7 +20,7 @@ from ..backends.base import Backend
 from ..datasets import Dataset, Example
 from ..prompts import LabelSet, Template
 from ..scoring import DEFAULT_CONCURRENCY, ScoreRow, make_jobs, score_jobs
-from .metrics import MatrixCache, agreement, group_tau, ranking_metrics
+from .metrics import MatrixCache, agreement, group_tau, mean_kendall_tau, ranking_metrics
 from .table import to_frame
 from .transforms import (
     CONTENT_FREE_INPUTS,
@@ -130,7 +130,7 @@ def stability_summary(
     per_transform: dict[str, Any] = {}
     for t in transforms:
         col = f"score_{t}"
-        taus = [agreement(tdf, a, b, score=col, cache=t_cache).kendall_tau for a, b in same_model]
+        taus = [mean_kendall_tau(t_cache, a, b, score=col) for a, b in same_model]
         taus = [x for x in taus if not math.isnan(x)]
         per_transform[t] = {
             "true_label_spread": _spread(tdf, col),
