@@ -7,13 +7,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pandas as pd
+
 from ..experiments.analysis import ConfigAnalysis, analyze
-from ..experiments.table import to_frame
 from ..report import write_report
 from ..retention import DEFAULT_KEEP
 
 __all__ = ["RunReport", "baseline_flips", "summary_lines", "write_run_report"]
 
+_ROW_ORDER = ["model", "method", "template", "label_set"]  # then text id and label
 _COLUMNS = (
     ("top1_acc", "top-1"),
     ("topk_acc", "top-k"),
@@ -89,7 +91,7 @@ def baseline_flips(
 
 
 def write_run_report(
-    rows: Sequence[dict[str, Any]],
+    frames: Mapping[str, pd.DataFrame],
     out_dir: str | Path,
     *,
     interrupted: bool = False,
@@ -102,7 +104,8 @@ def write_run_report(
     case_configs: Mapping[str, str] | None = None,
     compare_to: Path | None = None,
 ) -> RunReport:
-    """Merge rows (from every xdist worker), analyse, write the run's folder.
+    """Merge the cases' tidy frames (by case id, from every xdist worker), analyse, write
+    the run's folder.
 
     ``analyses``: per-case analyses already computed by the processes that ran the tests
     (JSON from :meth:`ConfigAnalysis.as_json`, one mapping per process); only the configs
@@ -113,25 +116,11 @@ def write_run_report(
     (:mod:`logprob_eval.compare`): its flips are listed too, and ``comparison.md``/``.json``
     go into the run's folder. An ``interrupted`` run is marked so and does not move
     ``latest``."""
-    seen: set[tuple[Any, ...]] = set()
-    unique = []
-    for r in rows:
-        key = (r["model"], r["method"], r["template"], r["label_set"], r["example_id"], r["label"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(r)
     # one order whatever the workers' order: the same run gives the same report bit for bit
-    unique.sort(
-        key=lambda r: (
-            r["model"],
-            r["method"],
-            r["template"],
-            r["label_set"],
-            str(r["example_id"]),
-            r["label"],
-        )
-    )
-    df = to_frame(unique)
+    df = pd.concat([frames[c] for c in sorted(frames)], ignore_index=True)
+    df["_id"] = df["example_id"].astype(str)
+    df = df.sort_values([*_ROW_ORDER, "_id", "label"], kind="stable", ignore_index=True)
+    df = df.drop(columns="_id")
     computed: dict[str, ConfigAnalysis] = {}
     for found in analyses:
         for config, data in sorted(found.items()):

@@ -167,8 +167,15 @@ class SuiteRunner:
     def cassette_path(self, name: str) -> Path:
         return self.cassette_dir / f"{name}.json"
 
-    def all_rows(self) -> list[ScoreRow]:
-        return [r for rows in self._scores.values() for r in rows]
+    def all_frames(self) -> dict[str, Any]:
+        """The tidy frame of every case scored (or read back) in this process, by case id:
+        what the run's report is made of."""
+        from ..experiments.table import to_frame
+
+        for case_id, rows in self._scores.items():
+            if case_id not in self._frames and rows:
+                self._frames[case_id] = to_frame(rows)
+        return {c: self._frames[c] for c in self._scores if c in self._frames}
 
     # backends ----------------------------------------------------------------------------------
 
