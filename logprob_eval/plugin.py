@@ -277,23 +277,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist, the tests of one case run next to each other (xdist hands out
-    contiguous runs of tests): the worker that scored a case runs its other checks from
-    memory, and two workers seldom replay one cassette at once. Tests spanning several
-    cases (groups, method pairs) follow the cases. A serial run keeps the files' order."""
+    """Under xdist, the tests of one case run next to each other (see
+    :func:`~logprob_eval.evalsuite.runspeed.case_order`); a serial run keeps the files'
+    order."""
     if not hasattr(config, "workerinput"):
         return
+    from .evalsuite.runspeed import case_order
 
-    def key(item: pytest.Item) -> tuple[int, str]:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        case = params.get("llm_case")
-        if case is not None:
-            return 0, case.id
-        if any(p in params for p in _CASE_PARAMS):
-            return 2, ""
-        return 1, ""  # tests of the suite that score nothing (fuzzing)
-
-    items.sort(key=key)  # stable: files' order within a case
+    items.sort(
+        key=lambda item: case_order(
+            getattr(getattr(item, "callspec", None), "params", {}),
+            "llm_case",
+            _CASE_PARAMS[1:],
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -420,7 +417,7 @@ def _analyses_of_this_process(config: pytest.Config) -> str:
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Iterator[None]:
-    """A worker hands its rows to the controller; the controller (or a serial run) writes
+    """A worker hands its cases to the controller; the controller (or a serial run) writes
     the report in a thread while the other sessionfinish hooks run: under xdist those wait
     for the workers' processes to exit, a wait the report no longer adds to."""
     config = session.config
@@ -445,7 +442,9 @@ def _write_report(config: pytest.Config, exitstatus: int) -> None:
     state = _state(config)
     if "report_imports" in state:
         state.pop("report_imports").join()
-    _freeze_long_lived_objects()  # the modules and the frames the report reads
+    from .evalsuite.runspeed import freeze_long_lived_objects
+
+    freeze_long_lived_objects()  # the modules and the frames the report reads
     if "share_dir" in state:
         import shutil
 
@@ -482,35 +481,31 @@ def _write_report(config: pytest.Config, exitstatus: int) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist workers of one run share the cases they scored through one temporary folder
-    (see ``SuiteRunner.share_dir``); the controller removes it at the end. Meanwhile the
-    controller, idle while its workers run the tests, imports what the report needs."""
+    (see ``SuiteRunner.share_dir``); the controller removes it at the end."""
     state = _state(node.config)
     if "share_dir" not in state:
         import tempfile
 
         state["share_dir"] = tempfile.mkdtemp(prefix="logprob-eval-run-")
-        state["report_imports"] = _import_in_background()
     node.workerinput[_SHARE_KEY] = state["share_dir"]
 
 
-def _import_in_background() -> Any:
-    """A thread importing the report's modules (pandas, scipy, matplotlib: ~0.7 s) so that
-    the report, written after the last test, does not start with them. An import error is
-    left for the report itself to raise."""
-    import threading
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Once a worker has collected (its imports done), the controller, idle while its
+    workers run the tests, imports what the report needs."""
+    state = _state(node.config)
+    if "share_dir" in state and "report_imports" not in state:
+        from .evalsuite.runspeed import import_in_background
 
-    def load() -> None:
-        try:
-            from .evalsuite import reporting  # noqa: F401
-            from .report import _plt
+        state["report_imports"] = import_in_background(_load_report_modules)
 
-            _plt()
-        except Exception:  # raised again by the report, where it means something
-            pass
 
-    thread = threading.Thread(target=load, name="logprob-eval-imports", daemon=True)
-    thread.start()
-    return thread
+def _load_report_modules() -> None:
+    from .evalsuite import reporting  # noqa: F401
+    from .report import _plt
+
+    _plt()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -528,28 +523,18 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     if _suite_requested(session.config):
-        _freeze_long_lived_objects()
+        from .evalsuite.runspeed import freeze_long_lived_objects
+
+        freeze_long_lived_objects()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _suite_requested(config):
         import atexit
 
-        atexit.register(_freeze_long_lived_objects)
+        from .evalsuite.runspeed import freeze_long_lived_objects
 
-
-def _freeze_long_lived_objects() -> None:
-    """Take every object alive now out of the cyclic garbage collector's walks
-    (``gc.freeze``). After imports and collection a suite process holds ~300,000 objects
-    that live until it exits (modules, pandas, hypothesis' strategies); each full collection
-    walked them all again, and the interpreter's last collections at exit did too: ~1 s of
-    a serial run's 2 s of collections, 0.7 s at exit, the same in every xdist process.
-    Called after collection, before the report (controller) and at exit. A frozen object is
-    still freed when its last reference goes; only cycles among frozen objects wait for the
-    process to end."""
-    import gc
-
-    gc.freeze()
+        atexit.register(freeze_long_lived_objects)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

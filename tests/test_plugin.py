@@ -190,10 +190,13 @@ def test_report_and_summary(suite):
 def test_parallel_run_matches_serial(suite):
     suite.runpytest_subprocess("--record-mode=once", "-m", "not openai")
     serial = json.loads((suite.path / "reports" / "latest" / "metrics.json").read_text())
+    serial_scores = (suite.path / "reports" / "latest" / "scores.csv").read_bytes()
     par = suite.runpytest_subprocess("-m", "not openai", "-n", "2", "-p", "xdist")
     par.assert_outcomes(passed=4)
     parallel = json.loads((suite.path / "reports" / "latest" / "metrics.json").read_text())
     assert parallel == serial  # the whole report's metrics, bit for bit
+    # every score row once, in one order, whichever worker scored (or read back) its case
+    assert (suite.path / "reports" / "latest" / "scores.csv").read_bytes() == serial_scores
     pages = []
     for _ in range(2):  # a serial replay, then the -n 2 one again: the pages are the same
         html = (suite.path / "reports" / "latest" / "report.html").read_text()
