@@ -7,15 +7,14 @@ import itertools
 import math
 
 import numpy as np
-import pandas as pd
 
-from logprob_eval.experiments import agreement, split_content_free
 from logprob_eval.experiments.metrics import group_tau
 
 
-def _check(group, llm_scores, floor, what, record_property):
-    df, _ = split_content_free(pd.concat([llm_scores(c) for c in group], ignore_index=True))
-    pairs = [agreement(df, a.config, b.config) for a, b in itertools.combinations(group, 2)]
+def _check(group, llm_runner, floor, what, record_property):
+    # computed once per process, from the two cases' rows: the report shows the same pairs
+    found = [llm_runner.pair_agreement(a, b) for a, b in itertools.combinations(group, 2)]
+    pairs = [p.agreement for p in found]
     shifts = [p.median_shift for p in pairs]
     mean_tau, (lo, hi), _ = group_tau(pairs)
     record_property("mean_kendall_tau", mean_tau)
@@ -37,11 +36,11 @@ def _check(group, llm_scores, floor, what, record_property):
 
 
 def test_rank_agreement_across_templates(
-    llm_template_group, llm_scores, llm_config, record_property
+    llm_template_group, llm_runner, llm_config, record_property
 ):
     _check(
         llm_template_group,
-        llm_scores,
+        llm_runner,
         llm_config.expect("stability", "template_tau", 0.0),
         "templates",
         record_property,
@@ -49,11 +48,11 @@ def test_rank_agreement_across_templates(
 
 
 def test_rank_agreement_across_label_phrasings(
-    llm_label_group, llm_scores, llm_config, record_property
+    llm_label_group, llm_runner, llm_config, record_property
 ):
     _check(
         llm_label_group,
-        llm_scores,
+        llm_runner,
         llm_config.expect("stability", "label_set_tau", 0.0),
         "label phrasings",
         record_property,

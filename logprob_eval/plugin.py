@@ -29,7 +29,7 @@ MARKERS = {
 }
 _MARKER_OF = {"openai-responses": "openai"}  # providers marked by another provider's name
 _FRAMES_KEY = "logprob_eval_frames"
-_ANALYSES_KEY = "logprob_eval_analyses"
+_COMPUTED_KEY = "logprob_eval_computed"
 _SHARE_KEY = "logprob_eval_share_dir"
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
 
@@ -408,11 +408,15 @@ def _frames_of_this_process(config: pytest.Config) -> dict[str, Any]:
     return runner.all_frames() if runner is not None else {}
 
 
-def _analyses_of_this_process(config: pytest.Config) -> str:
-    """Per-case analyses as JSON, in every process alike (so serial equals -n N)."""
+def _computed_in_this_process(config: pytest.Config) -> str:
+    """What the tests computed that the report shows, as JSON, in every process alike (so
+    serial equals -n N): per-case analyses and pair agreements."""
     runner = _state(config).get("runner")
-    found = runner.all_analyses() if runner is not None else {}
-    return json.dumps({c: a.as_json() for c, a in found.items()})
+    if runner is None:
+        return json.dumps({"analyses": {}, "pairs": []})
+    analyses = {c: a.as_json() for c, a in runner.all_analyses().items()}
+    pairs = [p.as_json() for p in runner.all_pairs().values()]
+    return json.dumps({"analyses": analyses, "pairs": pairs})
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
@@ -426,7 +430,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Iterator[N
         import pickle  # a process of this run reads it back, with this code
 
         workeroutput[_FRAMES_KEY] = pickle.dumps(_frames_of_this_process(config))
-        workeroutput[_ANALYSES_KEY] = _analyses_of_this_process(config)
+        workeroutput[_COMPUTED_KEY] = _computed_in_this_process(config)
         return (yield)
     from concurrent.futures import ThreadPoolExecutor
 
@@ -458,13 +462,15 @@ def _write_report(config: pytest.Config, exitstatus: int) -> None:
     started = time.perf_counter()
     interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
     state["interrupted"] = interrupted
-    analyses = [_analyses_of_this_process(config), *state.pop("worker_analyses", [])]
+    computed = [_computed_in_this_process(config), *state.pop("worker_computed", [])]
+    computed_json = [json.loads(c) for c in computed]
     suite = _eval_config(config)
     state["report"] = write_run_report(
         frames,
         _report_dir(config),
         interrupted=interrupted,
-        analyses=[json.loads(a) for a in analyses],
+        analyses=[c["analyses"] for c in computed_json],
+        pairs=[p for c in computed_json for p in c["pairs"]],
         options=analysis_options(suite),
         outcomes=state["outcomes"].sorted(),
         texts={ex.id: ex.text for ex in suite.load_dataset(config.rootpath)},
@@ -517,8 +523,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         frames = _state(node.config).setdefault("worker_frames", {})
         for case_id, frame in pickle.loads(output[_FRAMES_KEY]).items():
             frames.setdefault(case_id, frame)  # a case two workers read: the same frame
-    if output.get(_ANALYSES_KEY):
-        _state(node.config).setdefault("worker_analyses", []).append(output[_ANALYSES_KEY])
+    if output.get(_COMPUTED_KEY):
+        _state(node.config).setdefault("worker_computed", []).append(output[_COMPUTED_KEY])
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -3,6 +3,7 @@ recording never shares."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 
@@ -66,6 +67,9 @@ def test_an_analysis_is_shared_too(tmp_path, case_and_config):
     computed = first.analysis(case)
     written = json.loads((share / f"{case.id}.analysis.json").read_text())
     assert written == json.loads(json.dumps(computed.as_json()))
+    as_json = computed.as_json()  # every field, as a deep copy would give them
+    assert as_json["sweep"] == dataclasses.asdict(computed.sweep)
+    assert as_json["ranking"] == dataclasses.asdict(computed.ranking)
     second = SuiteRunner(
         cfg, cassette_dir=tmp_path, record_mode="none", root=tmp_path, share_dir=share
     )

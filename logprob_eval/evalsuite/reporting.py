@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from ..experiments.analysis import ConfigAnalysis, analyze
+from ..experiments.stability import PairAgreement
 from ..report import write_report
 from ..retention import DEFAULT_KEEP
 
@@ -96,6 +97,7 @@ def write_run_report(
     *,
     interrupted: bool = False,
     analyses: Sequence[Mapping[str, Any]] = (),
+    pairs: Sequence[Mapping[str, Any]] = (),
     options: Mapping[str, Any] | None = None,
     outcomes: Sequence[Mapping[str, Any]] = (),
     texts: Mapping[str, str] | None = None,
@@ -109,7 +111,8 @@ def write_run_report(
 
     ``analyses``: per-case analyses already computed by the processes that ran the tests
     (JSON from :meth:`ConfigAnalysis.as_json`, one mapping per process); only the configs
-    none of them analysed are computed here. ``options``: the suite's analysis options.
+    none of them analysed are computed here; ``pairs``: the pair agreements they computed
+    (JSON from :meth:`PairAgreement.as_json`). ``options``: the suite's analysis options.
     ``baselines`` (the folder of ``<case>.json``) and ``case_configs`` (case id -> config):
     the report lists the texts that flipped against each case's baseline. ``compare_to``:
     an earlier run (report folder or scores table) compared with this one
@@ -125,7 +128,11 @@ def write_run_report(
     for found in analyses:
         for config, data in sorted(found.items()):
             computed.setdefault(config, ConfigAnalysis.from_json(data))
-    summary, sweeps = analyze(df, computed=computed, **dict(options or {}))
+    known: dict[tuple[str, str], PairAgreement] = {}
+    for data in pairs:
+        pair = PairAgreement.from_json(data)
+        known.setdefault((pair.agreement.a, pair.agreement.b), pair)
+    summary, sweeps = analyze(df, computed=computed, pairs=known, **dict(options or {}))
     flips = (
         baseline_flips(summary["configs"], case_configs or {}, baselines)
         if baselines is not None

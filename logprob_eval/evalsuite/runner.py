@@ -40,7 +40,7 @@ from ..backends.base import Backend
 from ..datasets import Dataset
 from ..errors import BackendError, LogprobEvalError
 from ..experiments.analysis import ConfigAnalysis, analyze_config
-from ..experiments.stability import content_free_examples
+from ..experiments.stability import PairAgreement, content_free_examples
 from ..records import LabelScore
 from ..scoring import RetryPolicy, ScoreRow, make_jobs, score_jobs
 from .batching import score_batched
@@ -150,6 +150,9 @@ class SuiteRunner:
         self._scores: dict[str, list[ScoreRow]] = {}
         self._frames: dict[str, Any] = {}
         self._analyses: dict[str, ConfigAnalysis] = {}
+        self._pairs: dict[tuple[str, str], PairAgreement] = {}
+        self._transformed: Any = None  # MatrixCache of the transformed cases' rows
+        self._transformed_ids: set[str] = set()
         self._dataset: Dataset | None = None
         self._server: Any = None
         self._server_error: LogprobEvalError | None = None
@@ -392,6 +395,37 @@ class SuiteRunner:
     def all_analyses(self) -> dict[str, ConfigAnalysis]:
         """Every analysis computed in this process, by config."""
         return {a.ranking.config: a for a in self._analyses.values()}
+
+    def pair_agreement(self, a: Case, b: Case) -> PairAgreement:
+        """How two cases' rankings agree, on the raw scores and under each score transform
+        (:func:`~logprob_eval.experiments.stability.pair_agreement`), computed once per
+        process: the stability tests assert on it and the run's report shows it."""
+        from ..experiments.stability import pair_agreement
+
+        key = (min(a.config, b.config), max(a.config, b.config))
+        if key not in self._pairs:
+            for case in (a, b):
+                self._transform(case)
+            self._pairs[key] = pair_agreement(self._transformed, *key)
+        return self._pairs[key]
+
+    def all_pairs(self) -> dict[tuple[str, str], PairAgreement]:
+        """Every pair agreement computed in this process."""
+        return dict(self._pairs)
+
+    def _transform(self, case: Case) -> None:
+        if case.id in self._transformed_ids:
+            return
+        from ..experiments.metrics import MatrixCache
+        from ..experiments.transforms import apply_transforms, split_content_free
+
+        real, content_free = split_content_free(self.frame(case))
+        transformed, _ = apply_transforms(real, content_free=content_free)
+        if self._transformed is None:
+            self._transformed = MatrixCache(transformed)
+        else:
+            self._transformed.add(transformed)
+        self._transformed_ids.add(case.id)
 
     def teacher_forced(
         self, case: Case, name: str, requests: Sequence[tuple[str, Sequence[str]]]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from .metrics import RankingMetrics, ranking_metrics
-from .stability import stability_summary
+from .stability import PairAgreement, stability_summary
 from .thresholds import BoundPolicy, ThresholdSweep, sweep, transfer
 from .transforms import TRANSFORMS, split_content_free
 
@@ -51,9 +51,10 @@ class ConfigAnalysis:
         return info
 
     def as_json(self) -> dict[str, Any]:
+        """JSON-ready (shares the lists: serialise it, do not mutate it)."""
         return {
             "ranking": self.ranking.as_dict(),
-            "sweep": asdict(self.sweep),
+            "sweep": dict(vars(self.sweep)),  # no deep copy: JSON copies it
             "transfer": self.transfer,
         }
 
@@ -94,9 +95,11 @@ def analyze(
     dev_fraction: float = 0.5,
     seed: int = 0,
     computed: Mapping[str, ConfigAnalysis] | None = None,
+    pairs: Mapping[tuple[str, str], PairAgreement] | None = None,
 ) -> tuple[dict[str, Any], list[ThresholdSweep]]:
     """(JSON-ready summary, threshold sweeps) for a scored grid. ``computed`` holds configs
-    already analysed with the same options (they are not computed again)."""
+    already analysed with the same options, ``pairs`` pair agreements already computed
+    (:func:`~.stability.stability_summary`): neither is computed again."""
     real, _ = split_content_free(df)
     per_config: dict[str, ConfigAnalysis] = {}
     for config in sorted(real["config"].unique()):
@@ -105,7 +108,7 @@ def analyze(
             real, config, k=k, score=score, bounds=bounds, dev_fraction=dev_fraction, seed=seed
         )
     ranking = {c: a.ranking.as_dict() for c, a in per_config.items()}
-    summary = stability_summary(df, transforms=transforms, k=k, ranking=ranking)
+    summary = stability_summary(df, transforms=transforms, k=k, ranking=ranking, pairs=pairs)
     summary["thresholds"] = {c: a.thresholds() for c, a in per_config.items()}
     summary["threshold_policy"] = {"score": score, "bounds": bounds}
     for config, notes in _server_quirk_notes(real).items():

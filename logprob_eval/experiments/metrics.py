@@ -239,10 +239,17 @@ class MatrixCache:
     """Label matrices per (config, score column), pivoted once from the non-failed rows."""
 
     def __init__(self, df: pd.DataFrame) -> None:
-        ok = df[df["status"] != "error"]
-        self._parts = {str(c): part for c, part in ok.groupby("config", sort=False)}
-        self._empty = ok.iloc[:0]
+        self._parts: dict[str, pd.DataFrame] = {}
         self._m: dict[tuple[str, str], tuple[list[str], list[str], np.ndarray, np.ndarray]] = {}
+        self._empty = df.iloc[:0]
+        self.add(df)
+
+    def add(self, df: pd.DataFrame) -> None:
+        """Rows of more configs (a config already held is replaced)."""
+        ok = df[df["status"] != "error"]
+        for config, part in ok.groupby("config", sort=False):
+            self._parts[str(config)] = part
+            self._m = {k: v for k, v in self._m.items() if k[0] != config}
 
     def get(self, config: str, score: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
         key = (config, score)
@@ -289,10 +296,20 @@ def mean_kendall_tau(cache: MatrixCache, a: str, b: str, *, score: str = "logpro
 
 
 def agreement(
-    df: pd.DataFrame, a: str, b: str, *, score: str = "logprob", cache: MatrixCache | None = None
+    df: pd.DataFrame | None,
+    a: str,
+    b: str,
+    *,
+    score: str = "logprob",
+    cache: MatrixCache | None = None,
 ) -> AgreementMetrics:
-    """How far config ``b`` agrees with config ``a`` on the texts both scored."""
-    found = _aligned(cache or MatrixCache(df), a, b, score)
+    """How far config ``b`` agrees with config ``a`` on the texts both scored (``df``: the
+    scores; None when ``cache`` holds them)."""
+    if cache is None:
+        if df is None:
+            raise TypeError("agreement() needs the scores (df) or a cache of them")
+        cache = MatrixCache(df)
+    found = _aligned(cache, a, b, score)
     if found is None:
         nan = math.nan
         return AgreementMetrics(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,14 @@ from ..backends.base import Backend
 from ..datasets import Dataset, Example
 from ..prompts import LabelSet, Template
 from ..scoring import DEFAULT_CONCURRENCY, ScoreRow, make_jobs, score_jobs
-from .metrics import MatrixCache, agreement, group_tau, mean_kendall_tau, ranking_metrics
+from .metrics import (
+    AgreementMetrics,
+    MatrixCache,
+    agreement,
+    group_tau,
+    mean_kendall_tau,
+    ranking_metrics,
+)
 from .table import to_frame
 from .transforms import (
     CONTENT_FREE_INPUTS,
@@ -30,7 +38,13 @@ from .transforms import (
     split_content_free,
 )
 
-__all__ = ["content_free_examples", "run_grid", "stability_summary"]
+__all__ = [
+    "PairAgreement",
+    "content_free_examples",
+    "pair_agreement",
+    "run_grid",
+    "stability_summary",
+]
 
 
 def content_free_examples(inputs: Sequence[str] = CONTENT_FREE_INPUTS) -> list[Example]:
@@ -76,6 +90,40 @@ def _pairs_differing_in(configs: pd.DataFrame, factor: str) -> list[tuple[str, s
     return pairs
 
 
+@dataclass
+class PairAgreement:
+    """How config ``b`` agrees with config ``a`` (``a`` < ``b``): the agreement metrics on
+    the raw scores and the mean per-text Kendall tau under each score transform. Depends
+    on the two configs' rows only, so it can be computed where they were scored."""
+
+    agreement: AgreementMetrics
+    transform_taus: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.agreement.as_dict(),
+            "tau_by_text": self.agreement.tau_by_text,
+            "transform_taus": self.transform_taus,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PairAgreement:
+        fields_ = {k: v for k, v in data.items() if k != "transform_taus"}
+        return cls(AgreementMetrics(**fields_), dict(data["transform_taus"]))
+
+
+def pair_agreement(
+    transformed: MatrixCache, a: str, b: str, transforms: Sequence[str] = TRANSFORMS
+) -> PairAgreement:
+    """:class:`PairAgreement` of configs ``a`` and ``b`` (in config order) from a cache of
+    their rows after :func:`~.transforms.apply_transforms` (content-free rows left out)."""
+    a, b = sorted((a, b))
+    return PairAgreement(
+        agreement(None, a, b, cache=transformed),
+        {t: mean_kendall_tau(transformed, a, b, score=f"score_{t}") for t in transforms},
+    )
+
+
 def _tau_groups(configs: pd.DataFrame, objects: dict[str, list[Any]]) -> dict[str, Any]:
     """Mean per-text Kendall tau of each group of configs differing only in the template
     (or only in the label phrasing), with its bootstrap interval over texts."""
@@ -108,9 +156,11 @@ def stability_summary(
     transforms: Sequence[str] = TRANSFORMS,
     k: int = 3,
     ranking: Mapping[str, dict[str, Any]] | None = None,
+    pairs: Mapping[tuple[str, str], PairAgreement] | None = None,
 ) -> dict[str, Any]:
     """Every stability metric of a scored grid, JSON-ready (``ranking``: per-config ranking
-    metrics already computed with the same ``k``)."""
+    metrics already computed with the same ``k``; ``pairs``: :class:`PairAgreement` already
+    computed with the same transforms, by (config a, config b) in config order)."""
     real, cf = split_content_free(df)
     tdf, notes = apply_transforms(real, list(transforms), cf)
     configs = real.drop_duplicates("config")[["config", "model", "method", "template", "label_set"]]
@@ -118,19 +168,31 @@ def stability_summary(
         c: (ranking or {}).get(c) or ranking_metrics(real, c, k=k).as_dict()
         for c in configs["config"]
     }
-    pairs = {f: _pairs_differing_in(configs, f) for f in ("template", "label_set", "model")}
+    by_factor = {f: _pairs_differing_in(configs, f) for f in ("template", "label_set", "model")}
+    known = {
+        k: p for k, p in (pairs or {}).items() if set(transforms) <= set(p.transform_taus)
+    }
     raw_cache = MatrixCache(real)
     objects = {
-        f: [agreement(real, a, b, cache=raw_cache) for a, b in ps] for f, ps in pairs.items()
+        f: [
+            known[(a, b)].agreement if (a, b) in known else agreement(real, a, b, cache=raw_cache)
+            for a, b in ps
+        ]
+        for f, ps in by_factor.items()
     }
     agreements = {f: [x.as_dict() for x in objs] for f, objs in objects.items()}
     # transforms are compared on the pairs of configs of one model and method
-    same_model = [p for f in ("template", "label_set") for p in pairs[f]]
+    same_model = [p for f in ("template", "label_set") for p in by_factor[f]]
     t_cache = MatrixCache(tdf)
     per_transform: dict[str, Any] = {}
     for t in transforms:
         col = f"score_{t}"
-        taus = [mean_kendall_tau(t_cache, a, b, score=col) for a, b in same_model]
+        taus = [
+            known[(a, b)].transform_taus[t]
+            if (a, b) in known
+            else mean_kendall_tau(t_cache, a, b, score=col)
+            for a, b in same_model
+        ]
         taus = [x for x in taus if not math.isnan(x)]
         per_transform[t] = {
             "true_label_spread": _spread(tdf, col),
