@@ -53,9 +53,19 @@ def test_an_analysis_is_shared_too(tmp_path, case_and_config):
     case, cfg = case_and_config
     share = tmp_path / "share"
     share.mkdir()
+    model, template, label_set = case.model.spec, case.template.name, case.label_set.name
     rows = [
         ScoreRow(
-            f"t{i}", "m", "exact", "simple", "normal", lab, lab, -float(j + i), "exact", j == i % 2
+            f"t{i}",
+            model,
+            "exact",
+            template,
+            label_set,
+            lab,
+            lab,
+            -float(j + i),
+            "exact",
+            j == i % 2,
         )
         for i in range(6)
         for j, lab in enumerate(["Art", "Food"])
@@ -74,6 +84,15 @@ def test_an_analysis_is_shared_too(tmp_path, case_and_config):
         cfg, cassette_dir=tmp_path, record_mode="none", root=tmp_path, share_dir=share
     )
     assert second.analysis(case).as_json() == written
+    # the case's rows under every score transform are shared too (for the stability pairs):
+    # read back, the other worker's pair needs no frame of its own
+    assert (share / f"{case.id}.transformed.pickle").is_file()
+    third = SuiteRunner(
+        cfg, cassette_dir=tmp_path, record_mode="none", root=tmp_path, share_dir=share
+    )
+    pair = third.pair_agreement(case, case)
+    assert pair.agreement.kendall_tau == pytest.approx(1.0)  # a case agrees with itself
+    assert case.id not in third._frames
 
 
 def test_recording_never_shares(tmp_path, case_and_config):

@@ -389,6 +389,7 @@ class SuiteRunner:
                 found = analyze_config(real, case.config, **analysis_options(self.config))
                 if shared is not None:
                     _write_atomically(shared, json.dumps(found.as_json()).encode())
+                self._transform(case)  # for the stability pairs, while the frame is here
             self._analyses[case.id] = found
         return self._analyses[case.id]
 
@@ -414,13 +415,22 @@ class SuiteRunner:
         return dict(self._pairs)
 
     def _transform(self, case: Case) -> None:
+        """Add the case's rows under every score transform to the pairs' matrix cache
+        (under xdist, computed once by the worker that analysed the case and shared)."""
         if case.id in self._transformed_ids:
             return
         from ..experiments.metrics import MatrixCache
         from ..experiments.transforms import apply_transforms, split_content_free
 
-        real, content_free = split_content_free(self.frame(case))
-        transformed, _ = apply_transforms(real, content_free=content_free)
+        self.scores(case)  # skips or fails first, as the tests expect
+        shared = self.share_dir / f"{case.id}.transformed.pickle" if self.share_dir else None
+        if shared is not None and shared.is_file():  # no frame needed
+            transformed = pickle.loads(shared.read_bytes())
+        else:
+            real, content_free = split_content_free(self.frame(case))
+            transformed, _ = apply_transforms(real, content_free=content_free)
+            if shared is not None:
+                _write_atomically(shared, pickle.dumps(transformed))
         if self._transformed is None:
             self._transformed = MatrixCache(transformed)
         else:
