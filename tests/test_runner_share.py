@@ -7,11 +7,13 @@ import dataclasses
 import json
 import pickle
 
+import pandas as pd
 import pytest
 
 from logprob_eval.evalsuite.cassettes import NoCassetteError
 from logprob_eval.evalsuite.config import load_eval_config
 from logprob_eval.evalsuite.runner import SuiteRunner
+from logprob_eval.experiments.table import to_frame
 from logprob_eval.scoring import ScoreRow
 
 CONFIG = """
@@ -37,16 +39,17 @@ def test_a_shared_case_is_read_back_not_replayed(tmp_path, case_and_config):
     share = tmp_path / "share"
     share.mkdir()
     row = ScoreRow("t1", "m", "exact", "simple", "normal", "Art", "Art", -1.5, "exact", True)
-    (share / f"{case.id}.rows.pickle").write_bytes(pickle.dumps([row]))
+    frame = to_frame([row])
+    (share / f"{case.id}.frame.pickle").write_bytes(pickle.dumps(frame))
     runner = SuiteRunner(
         cfg, cassette_dir=tmp_path / "none", record_mode="none", root=tmp_path, share_dir=share
     )
-    # no cassette exists: replaying would have raised. Compared by repr: every field, and
-    # the row's NaN ``lower`` (NaN != NaN, so == on rows read back from a pickle is False)
-    assert [repr(r) for r in runner.scores(case)] == [repr(row)]
+    # no cassette exists: replaying would have raised
+    pd.testing.assert_frame_equal(runner.frame(case), frame)
+    assert runner.all_frames() == {}  # the worker that scored it hands it to the report
     alone = SuiteRunner(cfg, cassette_dir=tmp_path / "none", record_mode="none", root=tmp_path)
     with pytest.raises(NoCassetteError):
-        alone.scores(case)
+        alone.frame(case)
 
 
 def test_an_analysis_is_shared_too(tmp_path, case_and_config):
@@ -70,7 +73,7 @@ def test_an_analysis_is_shared_too(tmp_path, case_and_config):
         for i in range(6)
         for j, lab in enumerate(["Art", "Food"])
     ]
-    (share / f"{case.id}.rows.pickle").write_bytes(pickle.dumps(rows))
+    (share / f"{case.id}.frame.pickle").write_bytes(pickle.dumps(to_frame(rows)))
     first = SuiteRunner(
         cfg, cassette_dir=tmp_path, record_mode="none", root=tmp_path, share_dir=share
     )

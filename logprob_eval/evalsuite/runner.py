@@ -171,14 +171,9 @@ class SuiteRunner:
         return self.cassette_dir / f"{name}.json"
 
     def all_frames(self) -> dict[str, Any]:
-        """The tidy frame of every case scored (or read back) in this process, by case id:
-        what the run's report is made of."""
-        from ..experiments.table import to_frame
-
-        for case_id, rows in self._scores.items():
-            if case_id not in self._frames and rows:
-                self._frames[case_id] = to_frame(rows)
-        return {c: self._frames[c] for c in self._scores if c in self._frames}
+        """The tidy frame of every case this process scored, by case id (what the run's
+        report is made of; a case read back from another xdist worker is that worker's)."""
+        return {c: f for c, f in self._frames.items() if c in self._scores}
 
     # backends ----------------------------------------------------------------------------------
 
@@ -354,24 +349,26 @@ class SuiteRunner:
                 )
             return score_jobs(backend, jobs, concurrency=1, retry=retry)
 
-        shared = self.share_dir / f"{case.id}.rows.pickle" if self.share_dir else None
-        if shared is not None and shared.is_file():
-            rows = pickle.loads(shared.read_bytes())  # written by a worker of this run
-        else:
-            # the backend (and, when recording, the local server) starts outside the
-            # cassette: only scoring traffic is recorded
-            rows = self._run(case, case.id, case.method, work)
-            if shared is not None:
-                _write_atomically(shared, pickle.dumps(rows))
+        # the backend (and, when recording, the local server) starts outside the cassette:
+        # only scoring traffic is recorded
+        rows = self._run(case, case.id, case.method, work)
         self._scores[case.id] = rows
         return rows
 
     def frame(self, case: Case) -> Any:
-        """The tidy frame of :meth:`scores` (built once per case; treat it as read-only)."""
+        """The tidy frame of :meth:`scores` (built once per case; treat it as read-only).
+        Under xdist, a case another worker of the run scored is read back from the share
+        folder, not replayed."""
         if case.id not in self._frames:
             from ..experiments.table import to_frame
 
-            self._frames[case.id] = to_frame(self.scores(case))
+            shared = self.share_dir / f"{case.id}.frame.pickle" if self.share_dir else None
+            if shared is not None and shared.is_file():
+                self._frames[case.id] = pickle.loads(shared.read_bytes())
+            else:
+                self._frames[case.id] = to_frame(self.scores(case))
+                if shared is not None:
+                    _write_atomically(shared, pickle.dumps(self._frames[case.id]))
         return self._frames[case.id]
 
     def analysis(self, case: Case) -> ConfigAnalysis:
@@ -380,9 +377,9 @@ class SuiteRunner:
         if case.id not in self._analyses:
             from ..experiments.transforms import split_content_free
 
-            self.scores(case)  # skips or fails first, as the tests expect
+            # a shared analysis exists only for a case scored without error
             shared = self.share_dir / f"{case.id}.analysis.json" if self.share_dir else None
-            if shared is not None and shared.is_file():  # no frame needed
+            if shared is not None and shared.is_file():
                 found = ConfigAnalysis.from_json(json.loads(shared.read_text()))
             else:
                 real, _ = split_content_free(self.frame(case))
@@ -422,9 +419,8 @@ class SuiteRunner:
         from ..experiments.metrics import MatrixCache
         from ..experiments.transforms import apply_transforms, split_content_free
 
-        self.scores(case)  # skips or fails first, as the tests expect
         shared = self.share_dir / f"{case.id}.transformed.pickle" if self.share_dir else None
-        if shared is not None and shared.is_file():  # no frame needed
+        if shared is not None and shared.is_file():  # written after the case was scored
             transformed = pickle.loads(shared.read_bytes())
         else:
             real, content_free = split_content_free(self.frame(case))
