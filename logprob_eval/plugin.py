@@ -508,10 +508,10 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 
 def _load_report_modules() -> None:
-    from .evalsuite import reporting  # noqa: F401
-    from .report import _plt
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
 
-    _plt()
+    from .evalsuite import reporting  # noqa: F401
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -44,13 +44,12 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _plt() -> Any:
-    import matplotlib
+def _figure(figsize: tuple[float, float]) -> Any:
+    """A figure of its own, drawn off-screen (matplotlib's object API, not pyplot: no global
+    figure registry, safe in the thread the pytest plugin writes the report in)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _short(config: str) -> str:
@@ -61,12 +60,12 @@ def plot_true_distributions(df: pd.DataFrame, by: str, path: Path) -> Path | Non
     true = df[df["is_true"] & (df["status"] != "error") & np.isfinite(df["logprob"])]
     if true.empty:
         return None
-    plt = _plt()
     groups = sorted(true[by].unique())
     if len(groups) < 2:  # one box says nothing a table does not
         return None
     data = [true.loc[true[by] == g, "logprob"].to_numpy() for g in groups]
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups) + 2), 4.5))
+    fig = _figure((max(6, 1.1 * len(groups) + 2), 4.5))
+    ax = fig.subplots()
     ax.boxplot(data, showfliers=True)
     ax.set_xticks(
         range(1, len(groups) + 1), [_short(str(g)) for g in groups], rotation=30, ha="right"
@@ -77,7 +76,6 @@ def plot_true_distributions(df: pd.DataFrame, by: str, path: Path) -> Path | Non
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -85,11 +83,11 @@ def plot_thresholds(sweeps: Sequence[ThresholdSweep], path: Path) -> Path | None
     sweeps = [s for s in sweeps if s.thresholds][:_MAX_PANELS]
     if not sweeps:
         return None
-    plt = _plt()
     n = len(sweeps)
     cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    fig = _figure((4.6 * cols, 3.4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, s in zip(axes.flat, sweeps, strict=False):
         ax.plot(s.thresholds, s.precision_micro, label="precision (micro)")
         ax.plot(s.thresholds, s.recall_micro, label="recall (micro)")
@@ -107,7 +105,6 @@ def plot_thresholds(sweeps: Sequence[ThresholdSweep], path: Path) -> Path | None
     fig.suptitle("Precision / recall / F1 as the threshold sweeps")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -115,11 +112,14 @@ def plot_pr_curves(sweeps: Sequence[ThresholdSweep], path: Path) -> Path | None:
     sweeps = [s for s in sweeps if s.pr_recall][:_MAX_PANELS]
     if not sweeps:
         return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for s in sweeps:
+    fig = _figure((7, 5))
+    ax = fig.subplots()
+    for i, s in enumerate(sweeps):
         ax.plot(
-            s.pr_recall, s.pr_precision, label=f"{_short(s.config)} (AP {s.average_precision:.2f})"
+            s.pr_recall,
+            s.pr_precision,
+            label=f"{_short(s.config)} (AP {s.average_precision:.2f})",
+            linestyle="-" if i < 10 else "--",  # the 10 colours repeat after 10 curves
         )
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
@@ -130,7 +130,6 @@ def plot_pr_curves(sweeps: Sequence[ThresholdSweep], path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
