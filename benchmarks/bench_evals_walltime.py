@@ -1,7 +1,7 @@
 """`pytest evals` wall time for the committed suite: serial vs `-n 2`.
 
 One warm-up run first (it compiles the bytecode caches and warms the file cache), then
-``BENCH_REPEATS`` (default 3) serial and `-n 2` runs, interleaved; the medians are compared.
+``BENCH_REPEATS`` (default 5) serial and `-n 2` runs, interleaved; the medians are compared.
 Python writes bytecode caches as usual here: a shell with ``PYTHONDONTWRITEBYTECODE=1`` would
 make each of the three processes of a `-n 2` run recompile every module it imports on every
 run (``BENCH_NO_PYC=1`` measures that case). CPU seconds (all processes) are printed too:
@@ -70,7 +70,7 @@ def profile_serial() -> str:
 
 
 def main() -> None:
-    repeats = int(os.environ.get("BENCH_REPEATS", "3"))
+    repeats = int(os.environ.get("BENCH_REPEATS", "5"))
     # other work on the machine makes -n 2 look worse (both workers need a free core)
     print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
     run()  # warm-up: bytecode caches, file cache

@@ -120,7 +120,6 @@ def _validate(config: pytest.Config) -> None:
     """The config file, the case selection and the dataset's labels, checked once before
     collection: a problem is one usage error (exit 4), not a collection error per module."""
     from .errors import LogprobEvalError
-    from .evalsuite.power import weak_floors
 
     try:
         if not config.getoption("--llm-no-report"):
@@ -136,8 +135,6 @@ def _validate(config: pytest.Config) -> None:
         _eval_config(config).check_label_sets(dataset, cases)
     except LogprobEvalError as exc:
         raise pytest.UsageError(f"logprob-eval: {exc}") from None
-    # reported at collection (pytest_report_collectionfinish), not an error
-    _state(config)["weak_floors"] = weak_floors(_eval_config(config), cases, dataset)
     _check_recording_can_connect(config, cases)
 
 
@@ -230,8 +227,14 @@ def _groups(cases: list[Any], vary: str) -> dict[str, list[Any]]:
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
-    """Floors a scorer at chance clears more than 1 time in 20 on the suite's texts."""
-    weak = _state(config).get("weak_floors") or []
+    """Floors a scorer at chance clears more than 1 time in 20 on the suite's texts
+    (simulated here, where the collection is reported: not on an xdist controller)."""
+    if not _suite_requested(config):
+        return []
+    from .evalsuite.power import weak_floors
+
+    suite = _eval_config(config)
+    weak = weak_floors(suite, _selected_cases(config), suite.load_dataset(config.rootpath))
     if not weak:
         return []
     head = f"logprob-eval: {len(weak)} floor(s) a scorer at chance clears more than 1 time in 20:"
