@@ -2,9 +2,9 @@
 
 One warm-up run first (it compiles the bytecode caches and warms the file cache), then
 ``BENCH_REPEATS`` (default 5) serial and `-n 2` runs, interleaved; the medians are compared.
-Python writes bytecode caches as usual here: a shell with ``PYTHONDONTWRITEBYTECODE=1`` would
-make each of the three processes of a `-n 2` run recompile every module it imports on every
-run (``BENCH_NO_PYC=1`` measures that case). CPU seconds (all processes) are printed too:
+The runs write Python's bytecode caches as Python does by default (``PYTHONDONTWRITEBYTECODE``
+is unset for them: with it, and no caches yet, each of the three processes of a `-n 2` run
+compiles every module it imports on every run). CPU seconds (all processes) are printed too:
 what `-n 2` costs beyond the serial run.
 
 Run: python benchmarks/bench_evals_walltime.py      (last line: the speed-up)
@@ -29,10 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _env() -> dict[str, str]:
     env = {**os.environ, "HYPOTHESIS_PROFILE": "dev"}
-    if os.environ.get("BENCH_NO_PYC") == "1":
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    else:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
