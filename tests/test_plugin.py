@@ -96,6 +96,18 @@ def test_markers_are_registered(pytester):
         assert f"@pytest.mark.{m}" in out
 
 
+def test_floors_a_chance_scorer_clears_are_listed_at_collection(suite):
+    with open(suite.path / "evals.toml", "a") as f:
+        f.write("\n[expectations.ranking.floors.exact]\nauc = 0.55\n")
+    listed = suite.runpytest_subprocess("--collect-only", "-q").stdout
+    listed.fnmatch_lines(
+        [
+            "logprob-eval: 4 floor(s) a scorer at chance clears more than 1 time in 20:",
+            "  openai-compatible-fake-exact-simple-normal: ranking floor auc = 0.550 is cleared*",
+        ]
+    )
+
+
 def test_readable_ids_and_skips_without_cassettes(suite):
     result = suite.runpytest_subprocess("--collect-only", "-q")
     ids = result.stdout.str()
