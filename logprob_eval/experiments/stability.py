@@ -169,9 +169,7 @@ def stability_summary(
         for c in configs["config"]
     }
     by_factor = {f: _pairs_differing_in(configs, f) for f in ("template", "label_set", "model")}
-    known = {
-        k: p for k, p in (pairs or {}).items() if set(transforms) <= set(p.transform_taus)
-    }
+    known = {k: p for k, p in (pairs or {}).items() if set(transforms) <= set(p.transform_taus)}
     raw_cache = MatrixCache(real)
     objects = {
         f: [
