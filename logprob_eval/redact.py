@@ -7,7 +7,9 @@ import re
 __all__ = ["KEY_PATTERN", "SECRET_HEADERS", "redact"]
 
 KEY_PATTERN = re.compile(
-    r"(sk-[A-Za-z0-9_\-*]{8,}|AIza[0-9A-Za-z_\-]{20,}|Bearer\s+[A-Za-z0-9._\-~+/]{8,}=*|"
+    # a key starts a token: "task-across-label_sets" (a case id) holds "sk-..." but no key
+    r"((?<![A-Za-z0-9])sk-[A-Za-z0-9_\-*]{8,}|(?<![A-Za-z0-9])AIza[0-9A-Za-z_\-]{20,}|"
+    r"Bearer\s+[A-Za-z0-9._\-~+/]{8,}=*|"
     r"(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,}|\bkey=[A-Za-z0-9._\-]{8,})"
 )
 """Key-shaped strings: OpenAI- and Anthropic-style ``sk-...`` keys, Google ``AIza...`` API keys,

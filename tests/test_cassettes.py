@@ -92,6 +92,26 @@ def test_redact():
     assert redact("key sk-abcdefghijklmnop1234 and Bearer abcdefghijklmnop") == (
         "key [REDACTED] and [REDACTED]"
     )
+    for keyed in (
+        '"sk-proj-abcdefgh12345678"',
+        "OPENAI_API_KEY=sk-abcdefgh1234",
+        "(sk-abcdefgh12)",
+    ):
+        assert "sk-" not in redact(keyed), keyed
+    assert redact("a key AIzaSyA1234567890abcdefghij here") == "a key [REDACTED] here"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "local-gemma-3-270m-generation-task-across-label_sets",  # a case id of the suite
+        "risk-assessment-model",
+        "disk-usage-report-2026",
+        "kAIzaSyA1234567890abcdefghij",
+    ],
+)
+def test_redact_leaves_words_that_merely_contain_a_key_prefix(text):
+    assert redact(text) == text
 
 
 @pytest.mark.skipif(not COMMITTED, reason="no committed cassettes")
