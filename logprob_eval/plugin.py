@@ -228,9 +228,14 @@ def _groups(cases: list[Any], vary: str) -> dict[str, list[Any]]:
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
     """Floors a scorer at chance clears more than 1 time in 20 on the suite's texts
-    (simulated here, where the collection is reported: not on an xdist controller)."""
+    (simulated where the collection is reported; under xdist, see
+    ``pytest_xdist_node_collection_finished``)."""
     if not _suite_requested(config):
         return []
+    return _weak_floor_lines(config)
+
+
+def _weak_floor_lines(config: pytest.Config) -> list[str]:
     from .evalsuite.power import weak_floors
 
     suite = _eval_config(config)
@@ -502,12 +507,17 @@ def pytest_configure_node(node: Any) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """Once a worker has collected (its imports done), the controller, idle while its
-    workers run the tests, imports what the report needs."""
+    workers run the tests, imports what the report needs, and lists the floors a scorer
+    at chance clears (a serial run lists them with its collection; workers print nothing)."""
     state = _state(node.config)
     if "share_dir" in state and "report_imports" not in state:
         from .evalsuite.runspeed import import_in_background
 
         state["report_imports"] = import_in_background(_load_report_modules)
+        reporter = node.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for line in _weak_floor_lines(node.config):
+                reporter.write_line(line)
 
 
 def _load_report_modules() -> None:

@@ -99,13 +99,15 @@ def test_markers_are_registered(pytester):
 def test_floors_a_chance_scorer_clears_are_listed_at_collection(suite):
     with open(suite.path / "evals.toml", "a") as f:
         f.write("\n[expectations.ranking.floors.exact]\nauc = 0.55\n")
-    listed = suite.runpytest_subprocess("--collect-only", "-q").stdout
-    listed.fnmatch_lines(
-        [
-            "logprob-eval: 4 floor(s) a scorer at chance clears more than 1 time in 20:",
-            "  openai-compatible-fake-exact-simple-normal: ranking floor auc = 0.550 is cleared*",
-        ]
-    )
+    expected = [
+        "logprob-eval: 4 floor(s) a scorer at chance clears more than 1 time in 20:",
+        "  openai-compatible-fake-exact-simple-normal: ranking floor auc = 0.550 is cleared*",
+    ]
+    suite.runpytest_subprocess("--collect-only", "-q").stdout.fnmatch_lines(expected)
+    # under xdist the workers collect silently: the controller lists them
+    par = suite.runpytest_subprocess("-n", "2", "-p", "xdist", "-m", "not openai")
+    par.stdout.fnmatch_lines(expected)
+    assert par.stdout.str().count("floor(s) a scorer at chance clears") == 1
 
 
 def test_an_eval_run_freezes_what_collection_left_alive(suite):
