@@ -1,7 +1,8 @@
 """``logprob-eval``: the library's experiments without pytest.
 
-Commands: ``score`` (scores table), ``stability`` (grid -> report), ``thresholds``
-(scores table -> sweep -> report), ``generate`` (synthetic data), ``serve`` (local model).
+Commands: ``init`` (a starter eval suite from your data), ``score`` (scores table),
+``stability`` (grid -> report), ``thresholds`` (scores table -> sweep -> report),
+``compare`` (two runs), ``generate`` (synthetic data), ``serve`` (local model).
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
     p.add_argument(
         "--label-sets",
         type=_csv_list,
-        default=["normal"],
-        help="comma-separated label phrasings (default: normal); built-in: simple, normal, verbose",
+        default=None,
+        help="comma-separated label phrasings, each phrasing every label of the dataset "
+        "(default: those of --config, else 'normal' for the study's topics, else 'as-is': "
+        "each label as itself); built-in for the topics: simple, normal, verbose",
     )
     p.add_argument(
         "--config",
@@ -148,18 +151,30 @@ def _scorer(args: argparse.Namespace) -> Any:
 def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
     from .datasets import load_dataset
     from .errors import DatasetError
-    from .prompts import get_label_set, get_template, load_prompt_config
+    from .prompts import get_template, load_prompt_config
 
     pc = load_prompt_config(args.config) if args.config else None
     templates = [get_template(t, pc.templates if pc else None) for t in args.templates]
-    label_sets = [get_label_set(x, pc.label_sets if pc else None) for x in args.label_sets]
     ds = load_dataset(
         args.data,
         text_column=args.text_column,
         labels_column=args.labels_column,
         id_column=args.id_column,
     )
-    print(f"dataset {ds.source}: {len(ds)} texts, labels from {ds.labels_from}", file=sys.stderr)
+    print(
+        f"dataset {ds.source}: {len(ds)} texts, labels from {ds.labels_from}: "
+        f"{', '.join(ds.label_names)}",
+        file=sys.stderr,
+    )
+    label_sets = _label_sets(args, pc.label_sets if pc else None, ds.label_names)
+    for ls in label_sets:  # the suite checks its label sets the same way
+        ls.check_covers(
+            ds.label_names,
+            source=ds.source,
+            fix="phrase every label in the --config file ([label_sets.NAME] label = "
+            '"phrase") and pass --label-sets NAME, or leave --label-sets out to use each '
+            "label as itself",
+        )
     if args.sample is not None:
         if not 1 <= args.sample <= len(ds):
             raise DatasetError(
@@ -168,6 +183,21 @@ def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
             )
         ds = ds.sample(args.sample, seed=args.seed)
     return ds, templates, label_sets
+
+
+def _label_sets(args: argparse.Namespace, declared: Any, labels: Sequence[str]) -> list[Any]:
+    """``--label-sets``, or by default: the sets ``--config`` adds, else ``normal`` where it
+    phrases the dataset's labels (the study's topics), else each label as itself."""
+    from .prompts import LABEL_SETS, as_is, get_label_set
+
+    if args.label_sets is not None:
+        return [get_label_set(x, declared) for x in args.label_sets]
+    own = [ls for name, ls in (declared or {}).items() if name not in LABEL_SETS]
+    if own:
+        return own
+    if set(LABEL_SETS["normal"].canonical) == set(labels):
+        return [LABEL_SETS["normal"]]
+    return [as_is(labels)]
 
 
 def _failure_summary(rows: Sequence[Any]) -> int:
@@ -316,6 +346,29 @@ def _thresholds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from .evalsuite.starter import write_starter
+
+    path, ds = write_starter(
+        args.folder,
+        args.data,
+        text_column=args.text_column,
+        labels_column=args.labels_column,
+        id_column=args.id_column,
+        force=args.force,
+    )
+    folder = args.folder
+    print(
+        f"wrote {path}: {len(ds)} texts, {len(ds.label_names)} labels "
+        f"({', '.join(ds.label_names)}), labels from {ds.labels_from}\n"
+        "next:\n"
+        f"  pytest {folder} --record-mode=once      # record (needs the [local] extra)\n"
+        f"  pytest {folder} --update-baselines      # pin what was recorded\n"
+        f"  pytest {folder}                         # replay offline: the regression suite"
+    )
+    return 0
+
+
 def _generate(args: argparse.Namespace) -> int:
     from .backends import get_backend
     from .synthetic import generate_dataset
@@ -383,6 +436,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate LLM classifiers through label log-probabilities.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "init",
+        help="write a starter eval suite (evals.toml) for your own data and labels",
+        description="Write FOLDER/evals.toml from a dataset: its labels, a label set phrasing "
+        "each as itself, the local model with both methods, two templates and floors a "
+        "little above chance. `pytest FOLDER` then runs the suite.",
+    )
+    p.add_argument("folder", type=Path, help="the suite's folder (created if missing)")
+    p.add_argument("--data", required=True, help="dataset CSV/TSV/JSONL/Parquet path")
+    p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
+    p.add_argument(
+        "--labels-column",
+        default=None,
+        help="column of the labels (default: the one named labels/label/topics/topic/"
+        "categories/category/classes/class, else the only column besides the text)",
+    )
+    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing evals.toml")
+    p.set_defaults(func=_init)
 
     p = sub.add_parser(
         "score",
@@ -489,11 +562,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .outputs import missing_dirs, remove_empty
+
+    out = getattr(args, "out", None) or getattr(args, "folder", None)
+    if out is not None and Path(out).suffix in (".csv", ".md", ".json"):
+        out = Path(out).parent
+    new_dirs = missing_dirs(out) if out is not None else []
     try:
         return int(args.func(args))
     except LogprobEvalError as exc:
         print(f"logprob-eval {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        remove_empty(new_dirs)  # a failed run leaves no empty folder behind
 
 
 if __name__ == "__main__":

@@ -63,11 +63,17 @@ def read_rows(path: Path, src: str) -> tuple[list[Mapping[str, Any]], list[str]]
             f"dataset {src!r}: unsupported extension {suffix!r}; use {', '.join(SUFFIXES)}",
             path=src,
         )
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DatasetError(
-            f"dataset {src!r} is not UTF-8 text ({exc}); re-save it as UTF-8", path=src
+            f"dataset {src!r} is not UTF-8 text: line {line} (column {column}, counting "
+            f"bytes) has the byte {raw[exc.start : exc.start + 1]!r}, which UTF-8 does not "
+            "allow there; re-save the file as UTF-8",
+            path=src,
         ) from None
     if suffix in {".jsonl", ".ndjson"}:
         rows = _read_jsonl(text, src)

@@ -3,8 +3,13 @@
 A dataset is a list of :class:`Example` (id, text, canonical labels). Files are CSV, TSV,
 JSONL or Parquet with a text column and a label column, found by the rule documented in
 :mod:`logprob_eval.dataset_files` (which also lists the label-cell formats: lists, JSON
-lists, Python list literals as pandas writes them, delimited text). Label names match the
-canonical names case-insensitively. Validation collects every problem
+lists, Python list literals as pandas writes them, delimited text).
+
+The labels are the user's, in any script: by default a dataset's labels are the ones its
+file holds (spellings that differ only in case are one label, spelt as first seen); with
+``label_names`` given (``[dataset] labels`` in ``evals.toml``) they are those, matched
+case-insensitively, and any other label in the file is an error. The built-in ``topics``
+dataset's labels are the study's ten topics. Validation collects every problem
 (empty text, unknown label, duplicate rows, wrong types) and raises one
 :class:`~logprob_eval.errors.DatasetError` naming rows and columns, so a user fixes the
 file in one pass.
@@ -33,6 +38,8 @@ __all__ = ["BUILTIN_DATASETS", "Dataset", "Example", "builtin_path", "load_datas
 BUILTIN_DATASETS: dict[str, str] = {"topics": "topics.csv"}
 """Datasets shipped with the package (hand-written; see the README)."""
 
+_BUILTIN_LABELS: dict[str, tuple[str, ...]] = {"topics": TOPICS}
+
 _MAX_LISTED = 10
 
 
@@ -50,7 +57,7 @@ class Dataset(Sequence[Example]):
     """An ordered, validated collection of examples over a fixed label vocabulary."""
 
     examples: tuple[Example, ...]
-    label_names: tuple[str, ...] = TOPICS
+    label_names: tuple[str, ...]
     source: str = "<memory>"
     labels_from: str = "column 'labels'"
     """Which column held the labels and why (the label-column rule's answer)."""
@@ -69,13 +76,13 @@ class Dataset(Sequence[Example]):
         cls,
         records: Iterable[Mapping[str, Any]],
         *,
-        label_names: Sequence[str] | None = TOPICS,
+        label_names: Sequence[str] | None = None,
         text_column: str = "text",
         labels_column: str | None = None,
         id_column: str = "id",
         source: str = "<records>",
     ) -> Dataset:
-        """Validate row dicts into a dataset (``label_names=None``: accept any label;
+        """Validate row dicts into a dataset (``label_names=None``: the labels the rows hold;
         ``labels_column=None``: the label-column rule)."""
         rows = list(records)
         columns = list(dict.fromkeys(k for row in rows for k in row))
@@ -136,15 +143,18 @@ def builtin_path(name: str) -> Path:
 def load_dataset(
     path: str | Path,
     *,
-    label_names: Sequence[str] | None = TOPICS,
+    label_names: Sequence[str] | None = None,
     text_column: str = "text",
     labels_column: str | None = None,
     id_column: str = "id",
 ) -> Dataset:
     """Load and validate a CSV, TSV, JSONL or Parquet file (or a built-in name such as
-    ``"topics"``). ``labels_column=None`` finds the label column by the rule in
+    ``"topics"``). ``label_names=None``: the labels the file holds (a built-in dataset's
+    own). ``labels_column=None`` finds the label column by the rule in
     :mod:`logprob_eval.dataset_files`; :attr:`Dataset.labels_from` says which was used."""
     if isinstance(path, str) and path in BUILTIN_DATASETS:
+        if label_names is None:
+            label_names = _BUILTIN_LABELS.get(path)
         path = builtin_path(path)
     path = Path(path)
     src = str(path)
@@ -174,7 +184,8 @@ def _build(
         _require_column(labels_column, "labels", columns, src)
         labels_from = f"column {labels_column!r} (as given)"
     problems: list[tuple[int | None, str, str]] = []
-    lookup = {n.casefold(): n for n in label_names} if label_names is not None else None
+    declared = label_names is not None
+    lookup = {n.casefold(): n for n in label_names or ()}
     examples: list[Example] = []
     first_seen: dict[str, int] = {}
     for r, row in enumerate(rows, 1):
@@ -207,8 +218,8 @@ def _build(
             continue
         canon: list[str] = []
         for lab in labels:
-            if lookup is None:
-                canon.append(lab)
+            if not declared:
+                canon.append(lookup.setdefault(lab.casefold(), lab))  # first spelling seen
             elif lab.casefold() in lookup:
                 canon.append(lookup[lab.casefold()])
             else:
@@ -216,7 +227,8 @@ def _build(
                     (
                         r,
                         labels_column,
-                        f"has unknown label {lab!r} (known: {', '.join(label_names or ())})",
+                        f"has label {lab!r}, which is not among the declared labels "
+                        f"({', '.join(label_names or ())}); add it to the labels or fix the cell",
                     )
                 )
         key = " ".join(text.split()).casefold()
@@ -228,6 +240,7 @@ def _build(
         ex_id = str(raw_id) if raw_id not in (None, "") else str(r)
         examples.append(Example(ex_id, text.strip(), tuple(dict.fromkeys(canon))))
     if problems:
+        n_rows = len({r for r, _, _ in problems})
         shown = "\n".join(
             f"  row {r}" + (f", column {c!r}" if c else "") + f": {why}"
             for r, c, why in problems[:_MAX_LISTED]
@@ -237,8 +250,8 @@ def _build(
         )
         first_row, first_col, _ = problems[0]
         raise DatasetError(
-            f"dataset {src!r} has {len(problems)} invalid row(s) (rows count from 1 after "
-            f"the header):\n{shown}{more}",
+            f"dataset {src!r} has {n_rows} invalid row(s) of {len(rows)} ({len(problems)} "
+            f"problem(s); rows count from 1 after the header):\n{shown}{more}",
             path=src,
             row=first_row,
             column=first_col,
@@ -254,11 +267,7 @@ def _build(
             path=src,
             column=id_column,
         )
-    names = (
-        tuple(label_names)
-        if label_names is not None
-        else tuple(sorted({lab for ex in examples for lab in ex.labels}))
-    )
+    names = tuple(label_names) if label_names is not None else tuple(lookup.values())
     return Dataset(tuple(examples), names, src, labels_from)
 
 

@@ -55,6 +55,26 @@ def prepare_dir(path: str | Path, *, flag: str = "--out") -> Path:
     return folder
 
 
+def missing_dirs(path: str | Path) -> list[Path]:
+    """The folders of ``path`` (itself included) that do not exist yet, deepest first: what
+    a failed run removes again if it left them empty (:func:`remove_empty`)."""
+    out = []
+    for folder in (Path(path), *Path(path).parents):
+        if folder.exists():
+            break
+        out.append(folder)
+    return out
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that exists and is empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone: keep it
+            return
+
+
 def prepare_file(path: str | Path, *, flag: str = "--out") -> Path:
     """Create the parent of file ``path`` and check that the file can be written there."""
     file = Path(path)

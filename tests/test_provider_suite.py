@@ -66,7 +66,10 @@ def suite(pytester, httpserver, monkeypatch):
     httpserver.expect_request("/v1/responses").respond_with_json(OPENAI_RESPONSES)
     url = httpserver.url_for("").rstrip("/")
     pytester.makefile(".toml", evals=CONFIG.format(url=url))
-    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
+    pytester.makeini(
+        "[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n"
+        "llm_builtin_checks = false\n"
+    )
     pytester.makepyfile(test_evals=EVAL_TEST)
     return pytester
 

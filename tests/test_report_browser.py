@@ -55,7 +55,10 @@ def report(pytester, httpserver, monkeypatch):
 
     httpserver.expect_request("/v1/completions").respond_with_handler(handler)
     pytester.makefile(".toml", evals=CONFIG.format(url=httpserver.url_for("/v1")))
-    pytester.makeini("[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n")
+    pytester.makeini(
+        "[pytest]\nllm_config = evals.toml\nllm_cassette_dir = cassettes\n"
+        "llm_builtin_checks = false\n"
+    )
     pytester.makepyfile(test_evals=EVAL_TEST)
     result = pytester.runpytest_subprocess("--record-mode=once")
     result.assert_outcomes(passed=4, failed=2)

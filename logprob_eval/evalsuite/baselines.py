@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from ..experiments.paired import GATED_METRICS, MetricComparison, TextOutcomes, compare_outcomes
+from .config import suite_arg
 
 __all__ = [
     "FORMAT",
@@ -46,8 +47,11 @@ _PIN_TOL = 1e-9  # float noise only: the same recordings give the same numbers
 _PER_TEXT_FIELDS = ("best_true_rank", "top1", "topk", "rr", "auc", "top_label", "scores")
 
 
-def update_command(case: str) -> str:
-    return f"pytest evals -k {case} --update-baselines"
+def update_command(case: str, baseline_dir: Path | None = None) -> str:
+    """The command that rebuilds ``case``'s baseline (the suite is the folder holding
+    ``baseline_dir``; default ``evals``)."""
+    suite = suite_arg(baseline_dir.parent) if baseline_dir is not None else "evals"
+    return f"pytest {suite} -k {case} --update-baselines"
 
 
 def recordings_digest(paths: Iterable[Path]) -> str | None:
@@ -122,7 +126,7 @@ def load_baseline(path: Path) -> Baseline:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(
             f"baseline {path.name} is in an older format without per-text outcomes; "
-            f"rebuild it with `{update_command(path.stem)}`"
+            f"rebuild it with `{update_command(path.stem, path.parent)}`"
         )
     metrics = {m: math.nan if v is None else float(v) for m, v in data["metrics"].items()}
     return Baseline(

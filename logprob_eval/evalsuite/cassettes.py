@@ -66,7 +66,12 @@ class NoCassetteError(LogprobEvalError):
 
 
 class CassetteMissError(LogprobEvalError):
-    """A request of a case has no recording: the cassette is stale (the plugin fails it)."""
+    """A request of a case has no recording: the cassette is stale (the plugin fails it;
+    ``case`` is the stale case, for the run's closing line)."""
+
+    def __init__(self, *args: Any, case: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.case = case
 
 
 class RecordingFailedError(LogprobEvalError):

@@ -115,7 +115,7 @@ def check_baseline(
 ) -> GateResult | None:
     """This run against the stored baseline (:mod:`.baselines`); with ``update`` the baseline
     is rewritten (returns None). A missing or outdated baseline fails."""
-    cmd = update_command(now.case)
+    cmd = update_command(now.case, path.parent)
     if update:
         write_baseline(path, now)
         return None

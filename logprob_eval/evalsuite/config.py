@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..prompts import LabelSet, Template, load_prompt_config, read_config_file
 from .schema import validate_suite_config
 
-__all__ = ["Case", "EvalConfig", "ModelEntry", "load_eval_config"]
+__all__ = ["Case", "EvalConfig", "ModelEntry", "load_eval_config", "suite_arg"]
 
 _OVERRIDE_KEYS = ("cases", "why", "drop")
 
@@ -122,13 +122,19 @@ class EvalConfig:
         return out
 
     def load_dataset(self, root: str | Path = ".") -> Dataset:
-        """The ``[dataset]`` sample every case scores (a relative path is from ``root``)."""
+        """The ``[dataset]`` sample every case scores (a relative path is from the config
+        file's folder, else from ``root``)."""
         from ..datasets import load_dataset
 
         raw = str(self.dataset.get("path", "topics"))
-        path = raw if raw in BUILTIN_DATASETS or Path(raw).is_absolute() else Path(root) / raw
+        path: str | Path = raw
+        if raw not in BUILTIN_DATASETS and not Path(raw).is_absolute():
+            beside = self.path.parent / raw
+            path = beside if beside.exists() else Path(root) / raw
+        labels = self.dataset.get("labels")
         ds = load_dataset(
             path,
+            label_names=tuple(labels) if labels else None,
             text_column=str(self.dataset.get("text_column") or "text"),
             labels_column=self.dataset.get("labels_column"),
             id_column=str(self.dataset.get("id_column") or "id"),
@@ -144,16 +150,17 @@ class EvalConfig:
         return ds
 
     def check_label_sets(self, dataset: Dataset, cases: list[Case]) -> None:
-        """Every label set a case uses has a phrase for every label of ``dataset``."""
+        """Every label set a case uses phrases exactly the labels of ``dataset``."""
         for name in sorted({c.label_set.name for c in cases}):
-            mapping = self.label_sets[name].mapping
-            missing = [lab for lab in dataset.label_names if lab not in mapping]
-            if missing:
-                raise ConfigError(
-                    f"{self.path}: label set {name!r} has no phrase for "
-                    f"{', '.join(map(repr, missing))} (labels of the dataset {dataset.source}); "
-                    f'add them to [label_sets.{name}] (e.g. {missing[0]} = "...")'
+            try:
+                self.label_sets[name].check_covers(
+                    dataset.label_names,
+                    source=dataset.source,
+                    fix=f"give [label_sets.{name}] one phrase per label of the dataset "
+                    '(label = "phrase"), or leave it out of [grid] label_sets',
                 )
+            except ConfigError as exc:
+                raise ConfigError(f"{self.path}: {exc}") from None
 
     def at_chance(self, case: Case) -> tuple[str, float] | None:
         """(why, max coverage) when ``[expectations.at_chance]`` names the case, else None."""
@@ -167,6 +174,14 @@ class EvalConfig:
     def expect(self, section: str, key: str, default: Any = None) -> Any:
         sec = self.expectations.get(section, {})
         return sec.get(key, default) if isinstance(sec, Mapping) else default
+
+
+def suite_arg(folder: Path) -> str:
+    """A suite folder as a user types it after ``pytest``: relative to the current
+    directory when inside it, else absolute."""
+    folder = Path(folder).resolve()
+    here = Path.cwd().resolve()
+    return str(folder.relative_to(here)) if folder.is_relative_to(here) else str(folder)
 
 
 def _names(value: Any, known: Mapping[str, Any], kind: str, where: str) -> tuple[str, ...]:
@@ -203,9 +218,15 @@ def load_eval_config(path: str | Path) -> EvalConfig:
     if not models:
         raise ConfigError(f'{where}: no [[models]] declared; add at least one (spec = "...")')
     grid = suite.grid
+    declared_sets = list(suite.label_sets)
     default = (
         _names(grid.templates, prompts.templates, "templates", f"{where}: grid.templates"),
-        _names(grid.label_sets, prompts.label_sets, "label_sets", f"{where}: grid.label_sets"),
+        _names(
+            grid.label_sets if grid.label_sets is not None else declared_sets or ["normal"],
+            prompts.label_sets,
+            "label_sets",
+            f"{where}: grid.label_sets",
+        ),
     )
     grids: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"default": default}
     for meth in ("exact", "generation"):

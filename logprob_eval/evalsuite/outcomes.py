@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OutcomeLog", "skips_line"]
+__all__ = ["OutcomeLog", "not_checked_line", "skips_line"]
+
+_NOT_CHECKED = ("no floor", "nothing to compare")
+"""Skip reasons that are the config's choice, not a missing recording."""
+
+
+def _not_checked(outcome: dict[str, Any]) -> str | None:
+    if outcome["outcome"] != "skipped":
+        return None
+    return next((why for why in _NOT_CHECKED if why in outcome["message"]), None)
 
 
 class OutcomeLog:
@@ -26,6 +35,7 @@ class OutcomeLog:
             return
         outcome = {**tag, "outcome": report.outcome, "failures": None, "message": ""}
         if report.failed:
+            outcome["stale"] = getattr(report, "llm_stale", None)  # a stale cassette's case
             outcome["failures"] = getattr(report, "llm_failures", None)
             outcome["message"] = getattr(report, "llm_message", "") or report.longreprtext
         elif report.skipped and isinstance(report.longrepr, tuple):
@@ -40,7 +50,7 @@ class OutcomeLog:
 
 def skips_line(outcomes: list[dict[str, Any]]) -> str:
     """One line for every skipped suite test, by model (not one line per reason)."""
-    skipped = [o for o in outcomes if o["outcome"] == "skipped"]
+    skipped = [o for o in outcomes if o["outcome"] == "skipped" and not _not_checked(o)]
     if not skipped:
         return ""
     by_model: dict[str, set[str]] = {}
@@ -53,3 +63,21 @@ def skips_line(outcomes: list[dict[str, Any]]) -> str:
         f"skipped {len(skipped)} tests: {models}; `pytest -rs` shows each reason "
         "(for a missing recording: the command that records it)"
     )
+
+
+def not_checked_line(outcomes: list[dict[str, Any]]) -> str:
+    """One line for the checks the config leaves out: an absent floor ("no floor") or a
+    comparison with nothing to compare."""
+    by_reason: dict[str, dict[str, int]] = {}
+    for o in outcomes:
+        why = _not_checked(o)
+        if why is not None:
+            tests = by_reason.setdefault(why, {})
+            tests[o["test"]] = tests.get(o["test"], 0) + 1
+    if not by_reason:
+        return ""
+    parts = [
+        f"{why}: " + ", ".join(f"{test} ({n})" for test, n in sorted(tests.items()))
+        for why, tests in by_reason.items()
+    ]
+    return f"not checked, {'; '.join(parts)}; `pytest -rs` shows each reason"

@@ -53,7 +53,7 @@ from .cassettes import (
     make_vcr,
     use_cassette,
 )
-from .config import Case, EvalConfig
+from .config import Case, EvalConfig, suite_arg
 
 __all__ = [
     "CassetteCorruptError",
@@ -61,6 +61,7 @@ __all__ = [
     "NoCassetteError",
     "RecordingFailedError",
     "SuiteRunner",
+    "record_all_command",
     "record_command",
 ]
 
@@ -96,12 +97,19 @@ Work = Callable[[Backend, bool], _T]
 """What a case does with its backend; the flag is True when recording, False in replay."""
 
 
-def record_command(case: Case, mode: str = "once") -> str:
-    provider = case.model.provider
-    mark = _MARK.get(provider, "live")
+def record_command(case: Case, mode: str = "once", suite: str = "evals") -> str:
+    """The command that records ``case`` (``suite``: the suite's folder)."""
+    return record_all_command([case], mode, suite)
+
+
+def record_all_command(cases: Sequence[Case], mode: str = "once", suite: str = "evals") -> str:
+    """One command that records every case of ``cases`` (their providers' keys first)."""
+    keys = "".join(dict.fromkeys(_KEY_HINT.get(c.model.provider, "") for c in cases))
+    marks = sorted({_MARK.get(c.model.provider, "live") for c in cases})
+    selected = shlex.quote(" or ".join(c.id for c in cases))
     return (
-        f"{_KEY_HINT.get(provider, '')}pytest evals -m {mark} -k {shlex.quote(case.id)} "
-        f"--record-mode={mode}"
+        f"{keys}pytest {suite} -m {' or '.join(marks) if len(marks) > 1 else marks[0]} "
+        f"-k {selected} --record-mode={mode}"
     )
 
 
@@ -147,6 +155,8 @@ class SuiteRunner:
         if not self.cassette_dir.is_absolute():
             self.cassette_dir = self.root / self.cassette_dir
         self.record_mode = record_mode
+        self.suite = suite_arg(config.path.parent)  # as typed after `pytest`
+        self._stale: dict[str, str] = {}  # cassette name -> the case whose test explained it
         self._scores: dict[str, list[ScoreRow]] = {}
         self._frames: dict[str, Any] = {}
         self._analyses: dict[str, ConfigAnalysis] = {}
@@ -233,7 +243,13 @@ class SuiteRunner:
             self._backend(case, method, live=False).close()
             raise NoCassetteError(
                 f"no cassette for {case.id} ({self._shown(path)}): record with "
-                f"`{record_command(case)}`"
+                f"`{record_command(case, suite=self.suite)}`"
+            )
+        if mode == "none" and path.name in self._stale:  # explained once, by that test
+            raise CassetteMissError(
+                f"case {case.id}: stale cassette {path.name} (the first failing test of "
+                f"{self._stale[path.name]} says what changed and how to re-record it)",
+                case=case,
             )
         if mode in ("none", "once") and path.is_file():
             try:
@@ -247,18 +263,20 @@ class SuiteRunner:
                         method=getattr(req, "method", ""),
                         uri=getattr(req, "uri", ""),
                     )
+                    self._stale[path.name] = case.id
                     raise CassetteMissError(
                         f"case {case.id}: a request has no recording in {path.name} (the "
                         "prompt, model, label set or a parameter changed since it was "
                         f"recorded): {why}. Re-record it with "
-                        f"`{record_command(case)}`"
+                        f"`{record_command(case, suite=self.suite)}`",
+                        case=case,
                     ) from None
             except CassetteCorruptError as exc:
                 if mode == "none":
                     raise CassetteCorruptError(
                         f"case {case.id}: {exc}. Restore it (`git checkout -- "
                         f"{self._shown(path)}`) or re-record it with "
-                        f"`{record_command(case)}`",
+                        f"`{record_command(case, suite=self.suite)}`",
                         path=exc.path,
                         where=exc.where,
                     ) from None

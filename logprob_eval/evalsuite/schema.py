@@ -52,6 +52,8 @@ class DatasetTable(_Table):
     text_column: str = "text"
     labels_column: str | None = None  # None: the rule in logprob_eval.dataset_files
     id_column: str = "id"
+    # the label names; None: the labels the file holds (the built-in topics: the ten topics)
+    labels: Annotated[list[str], Field(min_length=2)] | None = None
 
 
 class ModelTable(BaseModel):
@@ -77,7 +79,7 @@ class SubGrid(_Table):
 
 class GridTable(_Table):
     templates: Names = ["simple"]
-    label_sets: Names = ["normal"]
+    label_sets: Names | None = None  # None: the config's own [label_sets], else ["normal"]
     exact: SubGrid | None = None
     generation: SubGrid | None = None
 

@@ -28,17 +28,25 @@ def require_local_extra(model: str) -> None:
     """Raise :class:`MissingDependencyError` (with the pip line) unless the ``[local]``
     extra is installed: checked before a server process is started, so a missing extra
     fails at once instead of as a server that exits."""
-    from .engine import INSTALL_LOCAL, resolve_model_path
+    from .engine import INSTALL_LOCAL, LOCAL_MODELS, resolve_model_path
 
-    resolve_model_path(model)  # the weights package (or a .gguf path)
-    try:
-        found = importlib.util.find_spec("llama_cpp") is not None
-    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
-        found = False
-    if not found:
+    missing = [] if _importable("llama_cpp") else ["llama-cpp-python"]
+    weights = LOCAL_MODELS.get(model)
+    if weights is not None and not _importable(weights):
+        missing.append(f"its weights package ({weights.replace('_', '-')})")
+    if missing:
         raise MissingDependencyError(
-            f"local:{model} needs llama-cpp-python: {INSTALL_LOCAL}", backend=f"local:{model}"
+            f"local:{model} needs {' and '.join(missing)}: {INSTALL_LOCAL}",
+            backend=f"local:{model}",
         )
+    resolve_model_path(model)  # a .gguf path that does not exist, an unknown name
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+        return False
 
 
 class LocalServer:

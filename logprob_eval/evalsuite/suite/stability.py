@@ -7,6 +7,7 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 
 from logprob_eval.experiments.metrics import group_tau
 
@@ -22,6 +23,12 @@ def _check(group, llm_runner, floor, what, record_property):
     record_property("mean_kendall_tau_ci_high", hi)
     record_property("max_abs_median_shift", float(np.nanmax(np.abs(shifts))))
     assert all(math.isfinite(s) for s in shifts), "every pair's score shift must be measurable"
+    if floor is None:  # an absent floor is not checked; the report shows the tau all the same
+        key = "template_tau" if what == "templates" else "label_set_tau"
+        pytest.skip(
+            f"no floor: mean Kendall tau across {what} = {mean_tau:.3f} [{lo:.3f}, {hi:.3f}]; "
+            f"set [expectations.stability] {key} to check it"
+        )
     worst = sorted(pairs, key=lambda p: p.kendall_tau)[:3]
     detail = "\n".join(
         f"    {p.a} vs {p.b}: tau {p.kendall_tau:.3f}, top-1 agreement "
@@ -41,7 +48,7 @@ def test_rank_agreement_across_templates(
     _check(
         llm_template_group,
         llm_runner,
-        llm_config.expect("stability", "template_tau", 0.0),
+        llm_config.expect("stability", "template_tau"),
         "templates",
         record_property,
     )
@@ -53,7 +60,7 @@ def test_rank_agreement_across_label_phrasings(
     _check(
         llm_label_group,
         llm_runner,
-        llm_config.expect("stability", "label_set_tau", 0.0),
+        llm_config.expect("stability", "label_set_tau"),
         "label phrasings",
         record_property,
     )

@@ -1,1 +1,0 @@
-"""The eval suite. Fixtures and the case matrix come from the logprob_eval pytest plugin."""

@@ -1,0 +1,145 @@
+"""A folder holding ``evals.toml`` and its data is a complete suite: ``pytest FOLDER`` runs
+the built-in checks with no test module, on the user's own labels. Driven through
+``pytester`` against a loopback stand-in server (``helpers.fake_echo_completions``:
+hand-written, deterministic, not a model)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from werkzeug import Request, Response
+
+from .helpers import fake_echo_completions
+
+pytest_plugins = ["pytester"]
+
+TICKETS = [  # hand-written ticket intents: labels the study never had
+    ("Can I get a refund for last month?", ["refund", "billing"]),
+    ("My card was charged twice.", ["billing"]),
+    ("The app crashes when I log in.", ["bug"]),
+    ("How do I change my password?", ["account"]),
+    ("Please close my account and refund me.", ["account", "refund"]),
+    ("The invoice shows the wrong VAT number.", ["billing"]),
+    ("Export to PDF does nothing.", ["bug"]),
+    ("I was billed after cancelling.", ["billing", "refund"]),
+]
+
+CONFIG = """
+[dataset]
+path = "tickets.csv"
+text_column = "message"
+
+[[models]]
+spec = "openai-compatible:fake@{url}"
+methods = ["exact"]
+
+[label_sets.plain]
+refund = "refund"
+billing = "billing"
+bug = "bug"
+account = "account"
+
+[templates]
+intent = "{template}"
+
+[grid]
+templates = ["intent"]
+
+[expectations.ranking]
+k = 2
+
+[expectations.ranking.floors.exact]
+auc = 0.05
+"""
+
+CASE = "openai-compatible-fake-exact-intent-plain"
+
+
+@pytest.fixture
+def folder(pytester, httpserver, monkeypatch):
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+
+    def handler(request: Request) -> Response:
+        body = fake_echo_completions(json.loads(request.get_data()))
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/v1/completions").respond_with_handler(handler)
+    url = httpserver.url_for("/v1")
+    suite = pytester.mkdir("support")
+    frame = pd.DataFrame({"message": [t for t, _ in TICKETS], "intents": [i for _, i in TICKETS]})
+    frame.to_csv(suite / "tickets.csv")
+
+    def write(template: str = "Ticket: {text}\\nIntents: {labels}\\nIntent:") -> None:
+        (suite / "evals.toml").write_text(CONFIG.format(url=url, template=template))
+
+    write()
+    pytester.write = write  # type: ignore[attr-defined]
+    return pytester
+
+
+def test_the_config_file_is_collected_as_the_built_in_checks(folder):
+    result = folder.runpytest_subprocess("support", "--collect-only", "-q")
+    out = result.stdout.str()
+    for check, param in [
+        ("ranking::test_ranking", CASE),
+        ("thresholds::test_thresholds", CASE),
+        ("regression::test_no_regression", CASE),
+        ("stability::test_rank_agreement_across_templates", "nothing-to-compare"),
+        ("stability::test_rank_agreement_across_label_phrasings", "nothing-to-compare"),
+        ("method_agreement::test_method_agreement", "nothing-to-compare"),
+    ]:
+        assert f"support/evals.toml::{check}[{param}]" in out
+    assert not list(folder.path.glob("support/test_*.py"))  # no test module was needed
+
+
+def test_the_smallest_suite_runs_records_gates_and_speaks_the_users_labels(folder):
+    rec = folder.runpytest_subprocess("support", "--record-mode=once", "-rs")
+    out = rec.stdout.str()
+    assert "INTERNALERROR" not in out
+    # ranking passes; nothing to compare (one template, one label set, one method) and no
+    # threshold floor skip with their reasons; no baseline yet fails with the command
+    rec.assert_outcomes(passed=1, skipped=4, failed=1)
+    assert "nothing to compare: no two cases differ only in their template" in out
+    assert "nothing to compare: no case is scored by both methods" in out
+    assert f"case {CASE}: no floor in [expectations.thresholds]: nothing to check" in out
+    assert f"create it with `pytest support -k {CASE} --update-baselines`" in out
+    assert (folder.path / "support" / "cassettes" / f"{CASE}.json").is_file()  # beside it
+    assert "not checked, nothing to compare: test_method_agreement (1), " in out
+    folder.runpytest_subprocess("support", "--update-baselines").assert_outcomes(
+        passed=2, skipped=4
+    )
+    replay = folder.runpytest_subprocess("support", "--block-network")
+    replay.assert_outcomes(passed=2, skipped=4)
+    scores = pd.read_csv(folder.path / "reports" / "latest" / "scores.csv")
+    assert set(scores["label"]) == {"refund", "billing", "bug", "account"}
+    assert set(scores.loc[scores["is_true"], "label"]) == {"refund", "billing", "bug", "account"}
+
+
+def test_an_absent_floor_is_not_checked(folder):
+    folder.runpytest_subprocess("support", "--record-mode=once")
+    text = (folder.path / "support" / "evals.toml").read_text()
+    (folder.path / "support" / "evals.toml").write_text(text.replace("auc = 0.05", "# auc = 0.05"))
+    result = folder.runpytest_subprocess("support", "-rs", "-k", "ranking")
+    result.assert_outcomes(skipped=1)
+    out = result.stdout.str()
+    assert f"case {CASE}: no floor in [expectations.ranking]: nothing to check" in out
+    assert "below the floor 0.000" not in out
+
+
+def test_a_stale_cassette_is_explained_once_per_case_with_one_command(folder):
+    folder.runpytest_subprocess("support", "--record-mode=once")
+    folder.runpytest_subprocess("support", "--update-baselines")
+    folder.write("Ticket: {text}\\nIntent:")  # reworded: every request is new
+    result = folder.runpytest_subprocess("support")
+    result.assert_outcomes(failed=3, skipped=3)
+    out = result.stdout.str()
+    assert out.count("a request has no recording in") == 1  # the full explanation, once
+    assert out.count(f"stale cassette {CASE}.json (the first failing test of {CASE} says") == 2
+    assert re.search(
+        rf"stale cassettes \(1\): {CASE}; re-record them all with `pytest support -m live "
+        rf"-k {CASE} --record-mode=once`",
+        out,
+    ), out
