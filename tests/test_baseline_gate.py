@@ -139,12 +139,13 @@ def test_texts_in_one_run_only_are_listed():
     assert res.only_baseline == ["t000"] and res.only_now == ["t999"]
 
 
-def test_check_baseline_writes_reads_and_fails_without_one(tmp_path):
-    path = tmp_path / "case-x.json"
+def test_check_baseline_writes_reads_and_fails_without_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "support" / "baselines" / "case-x.json"  # the suite is its grandparent
     with pytest.raises(
         AssertionError,
         match=r"no baseline case-x.json; create it with "
-        r"`pytest evals -k case-x --update-baselines`",
+        r"`pytest support -k case-x --update-baselines`",
     ):
         check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=False)
     assert check_baseline(run(base_auc()), path, alpha=0.05, min_effect=0.02, update=True) is None

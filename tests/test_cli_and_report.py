@@ -217,4 +217,4 @@ def test_score_takes_the_column_options(fake_server, tmp_path, capsys):
     assert rc == 0
     df = pd.read_csv(tmp_path / "s.csv")
     assert set(df["example_id"]) == {"k1"}
-    assert df.loc[df["is_true"], "label"].tolist() == ["Sports"]
+    assert df.loc[df["is_true"], "label"].tolist() == ["sports"]  # the label as the file spells it

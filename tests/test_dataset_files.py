@@ -11,6 +11,7 @@ import pytest
 from logprob_eval.dataset_files import LABEL_COLUMN_NAMES, find_labels_column, parse_label_cell
 from logprob_eval.datasets import Dataset, load_dataset
 from logprob_eval.errors import DatasetError
+from logprob_eval.prompts import TOPICS as STUDY_TOPICS
 
 TEXTS = ["A goal in extra time.", 'Votes, "ballots" and a vaccine', "Old ruins near the lab"]
 TOPICS = [["Sports"], ["Politics", "Health"], ["History", "Science"]]
@@ -78,10 +79,10 @@ def test_python_literal_cells_are_validated_like_any_other(tmp_path):
     p = tmp_path / "d.csv"
     p.write_text("text,topics\nx,\"['Art', 'Cooking']\"\ny,\"['art']\"\n", encoding="utf-8")
     with pytest.raises(DatasetError) as ei:
-        load_dataset(p)
+        load_dataset(p, label_names=STUDY_TOPICS)
     msg = str(ei.value)
-    assert "row 1, column 'topics': has unknown label 'Cooking'" in msg
-    assert "known: Technology, Sports, Politics, Art" in msg
+    assert "row 1, column 'topics': has label 'Cooking', which is not among the declared" in msg
+    assert "(Technology, Sports, Politics, Art" in msg
     assert "row 2" not in msg  # 'art' is Art, case-insensitively
 
 
@@ -138,9 +139,9 @@ def test_no_candidate_column(tmp_path):
 def test_custom_text_and_id_columns(tmp_path):
     p = tmp_path / "d.tsv"
     p.write_text("key\tsentence\tcategory\nk1\tx\tart|food\nk2\ty\tTravel\n", encoding="utf-8")
-    ds = load_dataset(p, text_column="sentence", id_column="key")
+    ds = load_dataset(p, text_column="sentence", id_column="key", label_names=STUDY_TOPICS)
     assert [(ex.id, ex.text, ex.labels) for ex in ds] == [
-        ("k1", "x", ("Art", "Food")),
+        ("k1", "x", ("Art", "Food")),  # declared labels: matched case-insensitively
         ("k2", "y", ("Travel",)),
     ]
 

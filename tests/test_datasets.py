@@ -53,8 +53,10 @@ def test_csv_with_delimited_and_json_labels(tmp_path):
         'text,labels\nA goal.,Sports\n"Votes, and more",politics; history\n'
         'Paint,"[""Art"", ""Food""]"\n',
     )
-    ds = load_dataset(p)
+    ds = load_dataset(p, label_names=TOPICS)
     assert [ex.labels for ex in ds] == [("Sports",), ("Politics", "History"), ("Art", "Food")]
+    own = load_dataset(p)  # no labels declared: the file's own, as it spells them
+    assert own.label_names == ("Sports", "politics", "history", "Art", "Food")
     assert [ex.id for ex in ds] == ["1", "2", "3"]
 
 
@@ -78,11 +80,11 @@ def test_jsonl_with_list_labels(tmp_path):
 def test_every_problem_is_reported_with_row_and_column(tmp_path):
     p = write(tmp_path, "d.csv", "text,labels\n,Art\nfine,Cooking\nfine,Art\nx,\n")
     with pytest.raises(DatasetError) as ei:
-        load_dataset(p)
+        load_dataset(p, label_names=TOPICS)
     msg = str(ei.value)
-    assert "4 invalid row(s)" in msg
+    assert "4 invalid row(s) of 4" in msg
     assert "row 1, column 'text': is empty" in msg
-    assert "row 2, column 'labels': has unknown label 'Cooking'" in msg
+    assert "row 2, column 'labels': has label 'Cooking', which is not among" in msg
     assert "row 3, column 'text': duplicates row 2" in msg
     assert "row 4, column 'labels': is empty" in msg
     assert ei.value.row == 1

@@ -80,10 +80,10 @@ def test_cases_skip_with_their_record_command_or_anthropics_reason(suite, httpse
     result.stdout.fnmatch_lines_random(
         [
             "*no cassette for gemini-gemini-2.0-flash-generation-simple-normal*record with "
-            "`GEMINI_API_KEY=... pytest evals -m gemini -k "
+            "`GEMINI_API_KEY=... pytest . -m gemini -k "
             "gemini-gemini-2.0-flash-generation-simple-normal --record-mode=once`*",
             "*no cassette for openai-responses-gpt-4.1-mini-generation-simple-normal*"
-            "`OPENAI_API_KEY=... pytest evals -m openai -k *--record-mode=once`*",
+            "`OPENAI_API_KEY=... pytest . -m openai -k *--record-mode=once`*",
             "*logprobs unsupported for anthropic:claude-sonnet-4-5: Anthropic's API returns no*",
         ]
     )
