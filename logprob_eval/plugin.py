@@ -35,7 +35,7 @@ _FRAMES_KEY = "logprob_eval_frames"
 _COMPUTED_KEY = "logprob_eval_computed"
 _SHARE_KEY = "logprob_eval_share_dir"
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
-_STALE_KEY = pytest.StashKey[str]()  # a test's stale case id
+_STALE_KEY = pytest.StashKey[tuple[str, str]]()  # a test's stale cassette, its provider
 
 
 def _state(config: pytest.Config) -> dict[str, Any]:
@@ -317,23 +317,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 ],
             )
     if "llm_method_pair" in names:
-        exact = {
-            (c.model.spec, c.template.name, c.label_set.name): c
-            for c in cases
-            if c.method == "exact"
-        }
-        pairs = [
-            (g, exact[(g.model.spec, g.template.name, g.label_set.name)])
-            for g in cases
-            if g.method == "generation"
-            and (g.model.spec, g.template.name, g.label_set.name) in exact
-        ]
         metafunc.parametrize(
             "llm_method_pair",
-            [
-                pytest.param(p, id=p[0].id.replace("-generation-", "-methods-"), marks=_marks(p[0]))
-                for p in pairs
-            ]
+            [pytest.param(p, id=_pair_id(p), marks=_marks(p[0])) for p in _method_pairs(cases)]
             or [
                 _nothing_to_compare(
                     "no case is scored by both methods: give a model methods = "
@@ -341,6 +327,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 )
             ],
         )
+
+
+def _method_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
+    """(generation case, exact case) of one model, template and label set."""
+    exact = {
+        (c.model.spec, c.template.name, c.label_set.name): c for c in cases if c.method == "exact"
+    }
+    return [
+        (g, exact[(g.model.spec, g.template.name, g.label_set.name)])
+        for g in cases
+        if g.method == "generation" and (g.model.spec, g.template.name, g.label_set.name) in exact
+    ]
+
+
+def _pair_id(pair: tuple[Any, Any]) -> str:
+    """A method pair's test id, which is also its cassette's name."""
+    return str(pair[0].id.replace("-generation-", "-methods-"))
 
 
 def _nothing_to_compare(reason: str) -> Any:
@@ -430,7 +433,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     except CassetteMissError as exc:
         fail = str(exc)
         if exc.case is not None:  # for the run's closing line on stale cassettes
-            pyfuncitem.stash[_STALE_KEY] = exc.case.id
+            pyfuncitem.stash[_STALE_KEY] = (exc.cassette, exc.case.model.provider)
     except (CassetteCorruptError, RecordingFailedError) as exc:
         fail = str(exc)
     if skip:  # outside the handlers: no chained traceback
@@ -645,7 +648,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     from .evalsuite.reporting import summary_lines
 
-    for line in summary_lines(report.table, report.tau_groups):
+    suite = _eval_config(config)
+    floors = {
+        k: suite.expect("stability", f"{k.rstrip('s')}_tau") for k in ("templates", "label_sets")
+    }
+    for line in summary_lines(report.table, report.tau_groups, floors):
         tr.write_line(line)
     run_dir = report.run_dir
     seconds = _state(config).get("report_seconds", math.nan)
@@ -663,17 +670,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 def _stale_line(tr: Any, config: pytest.Config, outcomes: list[dict[str, Any]]) -> None:
     """Every stale case in one line, with one command that re-records them all."""
-    stale = sorted({o["stale"] for o in outcomes if o.get("stale")})
+    stale = dict(sorted(tuple(o["stale"]) for o in outcomes if o.get("stale")))
     if not stale:
         return
     from .evalsuite.config import suite_arg
     from .evalsuite.runner import record_all_command
 
-    suite = _eval_config(config)
-    cases = [c for c in suite.cases() if c.id in stale]
+    shown = ", ".join(stale)
+    suite_config = _eval_config(config)
+    for pair in _method_pairs(suite_config.cases()):  # its cassette's prompts are the cases'
+        if any(c.id in stale for c in pair):
+            stale.setdefault(_pair_id(pair), pair[0].model.provider)
+    suite = suite_arg(suite_config.path.parent)
     tr.write_line(
-        f"stale cassettes ({len(stale)}): {', '.join(stale)}; re-record them all with "
-        f"`{record_all_command(cases, suite=suite_arg(suite.path.parent))}`"
+        f"stale cassettes ({shown.count(',') + 1}): {shown}; re-record them all with "
+        f"`{record_all_command(stale, suite=suite)}`"
     )
 
 

@@ -178,7 +178,7 @@ def test_init_floors_sit_just_above_what_chance_reaches(tmp_path):
     path, ds = write_starter(tmp_path / "s", data, text_column="message")
     floors = tomllib.loads(path.read_text())["expectations"]["ranking"]["floors"]["exact"]
     k = starter_k(len(ds.label_names))
-    assert k == 1  # five labels
+    assert k == 2  # five labels
     truth = [[lab in ex.labels for lab in ds.label_names] for ex in ds]
     dist = chance_distribution(truth, k=k, n_sim=2000, seed=0)
     for metric in ("auc", "topk_acc", "mrr"):
@@ -197,3 +197,15 @@ def test_init_never_overwrites_and_leaves_nothing_on_failure(tmp_path, capsys):
     assert main(["init", str(bad), "--data", str(data)]) == 2  # no column 'text'
     assert "has no column 'text'" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_the_summary_shows_each_tau_floor_or_says_there_is_none():
+    from logprob_eval.evalsuite.reporting import summary_lines
+
+    groups = {
+        "m/exact/plain across templates": {"mean_kendall_tau": 0.7, "ci": [0.6, 0.8]},
+        "m/exact/listed across label_sets": {"mean_kendall_tau": 0.5, "ci": [0.4, 0.6]},
+    }
+    lines = summary_lines([], groups, {"templates": 0.4, "label_sets": None})
+    assert lines[-2].endswith("tau 0.70 [0.60, 0.80]  floor 0.40")
+    assert lines[-1].endswith("tau 0.50 [0.40, 0.60]  no floor")

@@ -67,11 +67,12 @@ class NoCassetteError(LogprobEvalError):
 
 class CassetteMissError(LogprobEvalError):
     """A request of a case has no recording: the cassette is stale (the plugin fails it;
-    ``case`` is the stale case, for the run's closing line)."""
+    ``cassette`` names it and ``case`` is its case, for the run's closing line)."""
 
-    def __init__(self, *args: Any, case: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, case: Any = None, cassette: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.case = case
+        self.cassette = cassette
 
 
 class RecordingFailedError(LogprobEvalError):

@@ -37,10 +37,13 @@ def _cell(value: Any, ci: Any) -> str:
 
 
 def summary_lines(
-    table: Sequence[tuple[str, dict[str, Any]]], groups: dict[str, Any] | None = None
+    table: Sequence[tuple[str, dict[str, Any]]],
+    groups: dict[str, Any] | None = None,
+    tau_floors: dict[str, float | None] | None = None,
 ) -> list[str]:
     """The terminal summary: every headline metric with its 95% bootstrap interval, then
-    the mean Kendall tau of each group of configs."""
+    the mean Kendall tau of each group of configs with its floor (``tau_floors`` by what
+    the group varies, ``templates`` or ``label_sets``; None: "no floor")."""
     width = max([len(name) for name, _ in table] + [4])
     lines = [
         f"{'case':<{width}} " + " ".join(f"{h:<17}" for _, h in _COLUMNS).rstrip(),
@@ -52,7 +55,11 @@ def summary_lines(
         lines.append(f"{name:<{width}} " + " ".join(cells).rstrip())
     for name, g in (groups or {}).items():
         shown = name.split("@")[0].replace("/", " ")
-        lines.append(f"{shown:<{width}} tau {_cell(g['mean_kendall_tau'], g['ci'])}")
+        line = f"{shown:<{width}} tau {_cell(g['mean_kendall_tau'], g['ci'])}"
+        if tau_floors is not None:
+            floor = tau_floors.get(name.rsplit("across", 1)[-1].strip(" -_"))
+            line += "  no floor" if floor is None else f"  floor {floor:.2f}"
+        lines.append(line)
     return lines
 
 

@@ -31,7 +31,7 @@ import pickle
 import shlex
 import shutil
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -99,14 +99,17 @@ Work = Callable[[Backend, bool], _T]
 
 def record_command(case: Case, mode: str = "once", suite: str = "evals") -> str:
     """The command that records ``case`` (``suite``: the suite's folder)."""
-    return record_all_command([case], mode, suite)
+    return record_all_command({case.id: case.model.provider}, mode, suite)
 
 
-def record_all_command(cases: Sequence[Case], mode: str = "once", suite: str = "evals") -> str:
-    """One command that records every case of ``cases`` (their providers' keys first)."""
-    keys = "".join(dict.fromkeys(_KEY_HINT.get(c.model.provider, "") for c in cases))
-    marks = sorted({_MARK.get(c.model.provider, "live") for c in cases})
-    selected = shlex.quote(" or ".join(c.id for c in cases))
+def record_all_command(
+    cassettes: Mapping[str, str], mode: str = "once", suite: str = "evals"
+) -> str:
+    """One command that records every cassette of ``cassettes`` (name -> provider; a
+    cassette's name is in the ids of the tests that use it), their providers' keys first."""
+    keys = "".join(dict.fromkeys(_KEY_HINT.get(p, "") for p in cassettes.values()))
+    marks = sorted({_MARK.get(p, "live") for p in cassettes.values()})
+    selected = shlex.quote(" or ".join(cassettes))
     return (
         f"{keys}pytest {suite} -m {' or '.join(marks) if len(marks) > 1 else marks[0]} "
         f"-k {selected} --record-mode={mode}"
@@ -250,6 +253,7 @@ class SuiteRunner:
                 f"case {case.id}: stale cassette {path.name} (the first failing test of "
                 f"{self._stale[path.name]} says what changed and how to re-record it)",
                 case=case,
+                cassette=name,
             )
         if mode in ("none", "once") and path.is_file():
             try:
@@ -263,13 +267,14 @@ class SuiteRunner:
                         method=getattr(req, "method", ""),
                         uri=getattr(req, "uri", ""),
                     )
-                    self._stale[path.name] = case.id
+                    self._stale[path.name] = name
                     raise CassetteMissError(
                         f"case {case.id}: a request has no recording in {path.name} (the "
                         "prompt, model, label set or a parameter changed since it was "
                         f"recorded): {why}. Re-record it with "
-                        f"`{record_command(case, suite=self.suite)}`",
+                        f"`{record_all_command({name: case.model.provider}, suite=self.suite)}`",
                         case=case,
+                        cassette=name,
                     ) from None
             except CassetteCorruptError as exc:
                 if mode == "none":

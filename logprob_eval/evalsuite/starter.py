@@ -37,7 +37,7 @@ _SAMPLE = 200  # texts per case at most: recording time grows with it
 
 def starter_k(n_labels: int) -> int:
     """The top-k of the ranking checks: a third of the labels, 1 to 3."""
-    return max(1, min(3, n_labels // 3))
+    return max(1, min(3, round(n_labels / 3)))
 
 
 def _chance_floors(dataset: Dataset, k: int) -> dict[str, float]:
@@ -72,7 +72,7 @@ def render_starter(
     columns.append(
         f"labels_column = {_toml(labels_column)}"
         if labels_column
-        else f"# labels_column: found by the rule ({dataset.labels_from})"
+        else f"# labels_column: {dataset.labels_from}"
     )
     columns.append(f"id_column = {_toml(id_column)}")
     phrases = "\n".join(f"{_toml(lab)} = {_toml(lab)}" for lab in labels)
