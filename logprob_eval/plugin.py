@@ -162,7 +162,7 @@ def _check_recording_can_connect(config: pytest.Config, cases: list[Any]) -> Non
     raise pytest.UsageError(
         f"logprob-eval: --record-mode={mode} records from the model servers, but "
         f"--block-network blocks every connection, so no case could reach its server "
-        f"({', '.join(servers)}). Drop --block-network to record (pytest evals "
+        f"({', '.join(servers)}). Drop --block-network to record (pytest {_suite_arg(config)} "
         f"--record-mode={mode}), or allow the server's host, e.g. --allowed-hosts=127.0.0.1 "
         "for the local model"
     )
@@ -192,6 +192,12 @@ def _suite_file_of_args(config: pytest.Config) -> Path | None:
             if (folder / SUITE_FILE).is_file():
                 return folder / SUITE_FILE
     return None
+
+
+def _suite_arg(config: pytest.Config) -> str:
+    from .evalsuite.config import suite_arg
+
+    return suite_arg(_config_path(config).parent)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -673,7 +679,6 @@ def _stale_line(tr: Any, config: pytest.Config, outcomes: list[dict[str, Any]]) 
     stale = dict(sorted(tuple(o["stale"]) for o in outcomes if o.get("stale")))
     if not stale:
         return
-    from .evalsuite.config import suite_arg
     from .evalsuite.runner import record_all_command
 
     shown = ", ".join(stale)
@@ -681,7 +686,7 @@ def _stale_line(tr: Any, config: pytest.Config, outcomes: list[dict[str, Any]]) 
     for pair in _method_pairs(suite_config.cases()):  # its cassette's prompts are the cases'
         if any(c.id in stale for c in pair):
             stale.setdefault(_pair_id(pair), pair[0].model.provider)
-    suite = suite_arg(suite_config.path.parent)
+    suite = _suite_arg(config)
     tr.write_line(
         f"stale cassettes ({shown.count(',') + 1}): {shown}; re-record them all with "
         f"`{record_all_command(stale, suite=suite)}`"

@@ -190,7 +190,7 @@ def test_a_changed_prompt_is_a_stale_cassette_naming_the_line(recorded, standin,
     assert f"case {CASE}: a request has no recording in {CASE}.json" in msg
     assert "file.jsonl[0].body.messages[0].content" in msg
     assert "Passage: " in msg and "Text: " in msg
-    assert f"pytest evals -m openai -k {CASE} --record-mode=once" in msg
+    assert f"-m openai -k {CASE} --record-mode=once" in msg
     assert path.read_bytes() == raw
 
 
@@ -321,9 +321,7 @@ def test_record_replay_stale_and_failed_batch_through_pytest(
 
     skip = pytester.runpytest_subprocess("-rs")
     skip.assert_outcomes(skipped=1)
-    skip.stdout.fnmatch_lines(
-        [f"*no cassette for {CASE}*OPENAI_API_KEY=... pytest evals -m openai*"]
-    )
+    skip.stdout.fnmatch_lines([f"*no cassette for {CASE}*OPENAI_API_KEY=... pytest . -m openai*"])
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     rec = pytester.runpytest_subprocess("--record-mode=once", "-p", "no:cacheprovider")

@@ -10,6 +10,8 @@ import time
 import pytest
 from werkzeug import Request, Response
 
+from logprob_eval.prompts import TOPICS
+
 from .helpers import fake_echo_completions
 
 pytest_plugins = ["pytester"]
@@ -139,7 +141,7 @@ def test_readable_ids_and_skips_without_cassettes(suite):
     result.stdout.fnmatch_lines(
         [
             "*no cassette for openai-gpt-4.1-mini-generation-simple-normal*record with "
-            "`OPENAI_API_KEY=... pytest evals -m openai*--record-mode=once`*",
+            "`OPENAI_API_KEY=... pytest . -m openai*--record-mode=once`*",
         ]
     )
 
@@ -301,9 +303,10 @@ def test_dataset_path_reads_files_as_users_have_them(pytester, fake_url, layout)
         )
         frame.to_csv(pytester.path / "data.csv", index=False)
         keys = 'text_column = "sentence"\nlabels_column = "y"\nid_column = "key"\n'
+    topics = ", ".join(f'"{t}"' for t in TOPICS)  # the notebook's ten, not only these texts'
     pytester.makefile(
         ".toml",
-        evals=f'[dataset]\npath = "data.csv"\n{keys}\n[[models]]\n'
+        evals=f'[dataset]\npath = "data.csv"\nlabels = [{topics}]\n{keys}\n[[models]]\n'
         f'spec = "openai-compatible:fake@{fake_url}"\nmethods = ["exact"]\n',
     )
     pytester.makeini(
@@ -322,7 +325,7 @@ def test_recording_with_the_network_blocked_fails_fast_with_the_fix(suite):
     err = result.stderr.str()
     assert "--block-network blocks every connection" in err
     assert "openai-compatible:fake@http://localhost:" in err  # the server it cannot reach
-    assert "Drop --block-network to record (pytest evals --record-mode=once)" in err
+    assert "Drop --block-network to record (pytest . --record-mode=once)" in err
     assert not list((suite.path / "cassettes").glob("*.json"))  # nothing half-recorded
     # the fix works as written: allowing the host records every case
     host = suite.runpytest_subprocess(
