@@ -139,8 +139,8 @@ def _verdict_section(outcomes: Sequence[Mapping[str, Any]], summary: Mapping[str
             else ", ".join(sorted({_esc(o["test"]) for o in os_}))
         )
         if verdict == "skip":
-            detail = _esc(str(os_[0].get("message", "")).strip().splitlines()[0:1] or [""])
-            detail = detail.strip("[]'\"")
+            first_line = (str(os_[0].get("message", "")).strip().splitlines() or [""])[0]
+            detail = _esc(first_line.removeprefix("Skipped: "))
         link = f" (<a href='#texts-{_esc(case)}'>worst texts</a>)" if verdict == "fail" else ""
         rows.append(
             f"<tr id='{_esc(case_anchor(case))}'><td><a href='#{_esc(case_anchor(case))}'>"

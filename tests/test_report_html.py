@@ -151,3 +151,17 @@ def test_no_network_and_no_script():
     html = page()
     assert "<script" not in html
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", html)
+
+
+def test_a_skipped_case_shows_its_reason_as_words():
+    skipped = {
+        "case": "nothing-to-compare",
+        "config": None,
+        "test": "test_rank_agreement_across_label_phrasings",
+        "outcome": "skipped",
+        "failures": None,
+        "message": "Skipped: nothing to compare: add a second label set\nsecond line",
+    }
+    html = page(outcomes=[*OUTCOMES, skipped])
+    row = html[html.index("<tr id='case-nothing-to-compare'>") :].split("</tr>")[0]
+    assert "<td class='skip'>SKIP</td><td>nothing to compare: add a second label set</td>" in row
