@@ -503,10 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "compare",
         help="compare two runs: paired tests per config and the texts that flipped",
-        description="Compare run B with run A (report folders or scores tables): per config "
-        "the metric differences with paired bootstrap intervals and p-values (McNemar for "
-        "top-1), regressions, and the texts whose top label changed or whose true label "
-        "left the top k. Writes comparison.md and comparison.json.",
+        description="Compare run B with run A (report folders or scores tables) on the texts "
+        "both scored: per config the metric differences with their intervals and p-values "
+        "from one test (a paired bootstrap; McNemar's exact test for top-1), regressions, and "
+        "the texts whose top label changed or whose true label left the top k, with their "
+        "words. Texts and configs in one run only are counted and named. Writes "
+        "comparison.md and comparison.json.",
     )
     p.add_argument("a", type=Path, help="run A: a report folder (or its scores.csv)")
     p.add_argument("b", type=Path, help="run B: a report folder (or its scores.csv)")
