@@ -11,7 +11,7 @@ import pytest
 from logprob_eval.cli import main
 from logprob_eval.compare import comparison, shorten
 from logprob_eval.errors import ConfigError
-from logprob_eval.experiments.table import to_frame
+from logprob_eval.experiments.table import read_scores, to_frame
 
 from .test_metrics import frame
 
@@ -230,3 +230,16 @@ def test_a_comparison_that_cannot_be_rendered_writes_no_file(tmp_path, monkeypat
 )
 def test_shorten(text, short):
     assert shorten(text) == short and len(shorten(text)) <= 60
+
+
+def test_ids_that_look_like_numbers_stay_text(tmp_path):
+    """A scores table's ids are read as text ("007" stays "007"), so an earlier run read
+    from its file and this run in memory share their texts (as --llm-compare-to needs)."""
+    table = _tickets({}, ids=range(12))
+    padded = {f"{int(e):03d}": row for e, row in table.items()}
+    now = to_frame(frame(padded))
+    now.to_csv(tmp_path / "scores.csv", index=False)
+    res = comparison(tmp_path / "scores.csv", now, texts={"007": "seven"})
+    c = res["configs"]["m:x/exact/t/normal"]
+    assert (c["n_shared"], c["only_a"], c["only_b"]) == (12, [], [])
+    assert set(read_scores(tmp_path / "scores.csv")["example_id"]) == set(padded)
