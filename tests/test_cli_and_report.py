@@ -234,23 +234,9 @@ def test_thresholds_prints_the_chosen_thresholds_with_their_f1(tmp_path, capsys)
         "m3": {"billing": (-0.5, True), "refund": (-2.5, True)},
         "m4": {"billing": (-4.0, False), "refund": (-0.8, False)},
     }
-    rows = [
-        dict(
-            example_id=ex,
-            model="m:x",
-            method="exact",
-            template="t",
-            label_set="normal",
-            label=lab,
-            phrase=lab,
-            logprob=lp,
-            status="exact",
-            is_true=t,
-            n_tokens=1,
-        )
-        for ex, labs in table.items()
-        for lab, (lp, t) in labs.items()
-    ]
+    from .test_metrics import frame
+
+    rows = frame(table)
     scores = tmp_path / "scores.csv"
     to_frame(rows).to_csv(scores, index=False)
     assert main(["thresholds", "--scores", str(scores), "--out", str(tmp_path / "r")]) == 0
