@@ -8,6 +8,7 @@ Commands: ``init`` (a starter eval suite from your data), ``score`` (scores tabl
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,13 @@ from .errors import LogprobEvalError
 from .retention import keep_count
 
 __all__ = ["build_parser", "main"]
+
+
+def _positive_int(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer; pass 1 or more")
+    return n
 
 
 def _csv_list(value: str) -> list[str]:
@@ -273,14 +281,41 @@ def _score(args: argparse.Namespace) -> int:
     return _failure_summary(rows)
 
 
-def _report(df: Any, args: argparse.Namespace, title: str) -> Path:
+def _threshold_lines(t: dict[str, Any]) -> list[str]:
+    """The thresholds a sweep chose, overall and per label, each with its F1."""
+    if not t or t.get("best_threshold") is None or math.isnan(t["best_threshold"]):
+        return ["  no threshold chosen: " + ("; ".join(t.get("notes", [])) or "nothing swept")]
+    per_label = t.get("per_label_thresholds", {})
+    width = max([len(str(lb)) for lb in per_label] + [len("overall")])
+    lines = [
+        f"  thresholds on {t.get('score', 'logprob')} ({t.get('bounds', 'optimistic')} bounds; "
+        "predict every label scoring at or above):",
+        f"    {'overall':<{width}}  {t['best_threshold']:9.4f}  F1 {t['best_f1']:.3f} (micro)",
+    ]
+    for lb, thr in per_label.items():
+        f1 = t.get("per_label_f1", {}).get(lb, math.nan)
+        shown = "     none" if thr is None or math.isnan(thr) else f"{thr:9.4f}"
+        lines.append(f"    {lb:<{width}}  {shown}  F1 {f1:.3f}")
+    return lines
+
+
+def _report(
+    df: Any,
+    args: argparse.Namespace,
+    title: str,
+    *,
+    texts: dict[str, str] | None = None,
+    thresholds: bool = False,
+) -> Path:
     from .experiments.analysis import analyze
     from .outputs import saved_elsewhere
     from .report import write_report
 
     summary, sweeps = analyze(df, bounds=args.bounds, score=args.score)
     try:
-        run = write_report(args.out, df, summary, sweeps, title=title, keep=args.keep_reports)
+        run = write_report(
+            args.out, df, summary, sweeps, title=title, keep=args.keep_reports, texts=texts
+        )
     except OSError as exc:  # the scores survive: write them where we can
         raise saved_elsewhere(
             lambda p: df.to_csv(p, index=False), exc, f"the report to {args.out}", "scores.csv"
@@ -292,6 +327,8 @@ def _report(df: Any, args: argparse.Namespace, title: str) -> Path:
             f"bestF1={t.get('best_f1', float('nan')):.3f} "
             f"AP={t.get('average_precision', float('nan')):.3f}"
         )
+        if thresholds:
+            print("\n".join(_threshold_lines(t)))
     print(f"report: {run / 'report.html'}")
     return run
 
@@ -321,15 +358,60 @@ def _stability(args: argparse.Namespace) -> int:
     finally:
         for b in backends:
             b.close()
-    _report(df, args, "Stability: models x templates x label phrasings")
+    texts = {ex.id: ex.text for ex in ds}
+    _report(df, args, "Stability: models x templates x label phrasings", texts=texts)
     return _failure_summary(done)
+
+
+def _compare_k(args: argparse.Namespace) -> tuple[int, str]:
+    """The suite's k and where it came from: ``--k``, else ``--config``'s
+    ``[expectations.ranking] k``, else the k both runs' reports were computed with, else 3."""
+    from .compare import recorded_k
+    from .errors import ConfigError
+
+    if args.k is not None:
+        return args.k, "--k"
+    if args.config is not None:
+        from .evalsuite.config import load_eval_config
+
+        suite = load_eval_config(args.config)
+        return int(suite.expect("ranking", "k", 3)), f"[expectations.ranking] k of {args.config}"
+    recorded = recorded_k(args.a) | recorded_k(args.b)
+    if len(recorded) > 1:
+        raise ConfigError(
+            f"the runs were computed with different k ({', '.join(map(str, sorted(recorded)))}); "
+            "pass --k N, or --config with the suite's evals.toml"
+        )
+    if recorded:
+        return recorded.pop(), "the k the runs' reports were computed with"
+    return 3, "the default; pass --config with the suite's evals.toml, or --k"
+
+
+def _compare_texts(args: argparse.Namespace) -> dict[str, str]:
+    """The words of the texts, from ``--data`` (report folders carry their own)."""
+    if args.data is None:
+        return {}
+    from .datasets import load_dataset
+
+    ds = load_dataset(
+        args.data, label_names=None, text_column=args.text_column, id_column=args.id_column
+    )
+    return {ex.id: ex.text for ex in ds}
 
 
 def _compare(args: argparse.Namespace) -> int:
     from .compare import compare_runs
 
+    k, k_from = _compare_k(args)
     md = compare_runs(
-        args.a, args.b, out=args.out, k=args.k, alpha=args.alpha, min_effect=args.min_effect
+        args.a,
+        args.b,
+        out=args.out,
+        k=k,
+        k_from=k_from,
+        alpha=args.alpha,
+        min_effect=args.min_effect,
+        texts=_compare_texts(args),
     )
     print(md.read_text(encoding="utf-8"))
     print(f"written: {md} and {md.with_suffix('.json')}")
@@ -342,7 +424,7 @@ def _thresholds(args: argparse.Namespace) -> int:
 
     prepare_dir(args.out)
     df = read_scores(args.scores)
-    _report(df, args, "Threshold experiment")
+    _report(df, args, "Threshold experiment", thresholds=True)
     return 0
 
 
@@ -494,15 +576,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "compare",
         help="compare two runs: paired tests per config and the texts that flipped",
-        description="Compare run B with run A (report folders or scores tables): per config "
-        "the metric differences with paired bootstrap intervals and p-values (McNemar for "
-        "top-1), regressions, and the texts whose top label changed or whose true label "
-        "left the top k. Writes comparison.md and comparison.json.",
+        description="Compare run B with run A (report folders or scores tables) on the texts "
+        "both scored: per config the metric differences with their intervals and p-values "
+        "from one test (a paired bootstrap; McNemar's exact test for top-1), regressions, and "
+        "the texts whose top label changed or whose true label left the top k, with their "
+        "words. Texts and configs in one run only are counted and named. Writes "
+        "comparison.md and comparison.json.",
     )
     p.add_argument("a", type=Path, help="run A: a report folder (or its scores.csv)")
     p.add_argument("b", type=Path, help="run B: a report folder (or its scores.csv)")
     p.add_argument("--out", type=Path, default=Path("comparison"), help="output folder")
-    p.add_argument("--k", type=int, default=3, help="top-k (default: %(default)s)")
+    p.add_argument(
+        "--k",
+        type=_positive_int,
+        default=None,
+        help="top-k (default: the suite's, from --config, else the k the runs' reports were "
+        "computed with, else 3)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the suite's evals.toml: its [expectations.ranking] k is used",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="dataset file whose texts are shown beside the flipped ids (report folders of "
+        "`pytest evals` carry their own)",
+    )
+    p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
+    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance (default: 0.05)")
     p.add_argument(
         "--min-effect", type=float, default=0.02, help="smallest drop that counts (default: 0.02)"

@@ -9,6 +9,11 @@ The label-column rule (used when no column is named explicitly):
 2. otherwise the only column besides the text, the id and a pandas index column
    (an unnamed first column, or ``Unnamed: 0``); several are ambiguous too.
 
+The id column is the one named (``id`` by default); a file without it whose first column is
+pandas' unnamed index (``DataFrame.to_csv`` writes it with an empty header, read back as
+``Unnamed: 0``) uses that column, so the ids are the index pandas wrote
+(:func:`find_id_column`). Otherwise a text's id is its row number.
+
 A label cell is a list (JSONL, Parquet), a JSON list (``["Art", "Food"]``), a Python list
 literal as pandas writes one (``['Art', 'Food']``, read with :func:`ast.literal_eval`,
 never ``eval``), or text delimited by ``;``, ``|`` or ``,``.
@@ -30,6 +35,7 @@ from .errors import DatasetError
 __all__ = [
     "LABEL_COLUMN_NAMES",
     "SUFFIXES",
+    "find_id_column",
     "find_labels_column",
     "parse_label_cell",
     "read_rows",
@@ -151,6 +157,14 @@ def _from_parquet(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def find_id_column(columns: Sequence[str], id_column: str) -> str:
+    """``id_column``, or pandas' unnamed index column when the file has no ``id_column`` and
+    its first column is one (module doc)."""
+    if id_column in columns or not columns or not _INDEX_COLUMN.match(columns[0]):
+        return id_column
+    return columns[0]
 
 
 def find_labels_column(

@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .dataset_files import find_labels_column, parse_label_cell, read_rows
+from .dataset_files import find_id_column, find_labels_column, parse_label_cell, read_rows
 from .errors import DatasetError
 from .prompts import TOPICS
 
@@ -176,6 +176,7 @@ def _build(
     if not rows:
         raise DatasetError(f"dataset {src!r} has no rows; add examples", path=src)
     _require_column(text_column, "text", columns, src)
+    id_column = find_id_column(columns, id_column)
     if labels_column is None:
         labels_column, labels_from = find_labels_column(
             columns, text_column=text_column, id_column=id_column, src=src

@@ -133,8 +133,9 @@ def plot_pr_curves(sweeps: Sequence[ThresholdSweep], path: Path) -> Path | None:
     return path
 
 
-def outcomes_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """One row per config x text: the per-text values the headline metrics average."""
+def outcomes_table(summary: dict[str, Any], texts: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per config x text: the per-text values the headline metrics average (and the
+    text's words when ``texts`` has them: ``logprob-eval compare`` shows them)."""
     rows = []
     for cfg, m in summary.get("configs", {}).items():
         labels = m.get("labels", [])
@@ -143,6 +144,7 @@ def outcomes_table(summary: dict[str, Any]) -> pd.DataFrame:
                 {
                     "config": cfg,
                     "example_id": ex,
+                    **({"text": texts.get(str(ex), "")} if texts else {}),
                     **{f: o[f] for f in ("best_true_rank", "rr", "top1", "topk", "auc")},
                     "top_label": o["top_label"],
                     "true": ";".join(o["true"]),
@@ -189,7 +191,7 @@ def write_report(
     run.mkdir(parents=True, exist_ok=True)
     mark_run(run)
     df.to_csv(run / "scores.csv", index=False)
-    outcomes_table(summary).to_csv(run / "outcomes.csv", index=False)
+    outcomes_table(summary, texts).to_csv(run / "outcomes.csv", index=False)
     (run / "metrics.json").write_text(redact(json.dumps(_jsonable(summary), indent=2)))
     real, _ = split_content_free(df)
     images = [

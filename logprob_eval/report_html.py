@@ -285,8 +285,8 @@ def _worst_section(
 
 def _flips_section(summary: Mapping[str, Any]) -> str:
     """``summary["flips"]``: one mapping per flipped text (``case``, ``example_id``,
-    ``before``, ``after``, optional ``why`` and ``against``); None when the run had nothing
-    to compare with."""
+    ``before``, ``after``, optional ``text`` (its words, shortened), ``why`` and
+    ``against``); None when the run had nothing to compare with."""
     flips = summary.get("flips")
     parts = ["<h2 id='flips'>Texts that flipped against the baseline</h2>"]
     if flips is None:
@@ -306,6 +306,7 @@ def _flips_section(summary: Mapping[str, Any]) -> str:
         [
             f.get("case", ""),
             f.get("example_id", ""),
+            f.get("text", ""),
             f.get("why", ""),
             f.get("before", ""),
             f.get("after", ""),
@@ -313,7 +314,8 @@ def _flips_section(summary: Mapping[str, Any]) -> str:
         ]
         for f in flips
     ]
-    parts.append(_table(["case", "text id", "what changed", "baseline", "now", "against"], rows))
+    head = ["case", "text id", "text", "what changed", "baseline", "now", "against"]
+    parts.append(_table(head, rows))
     return "".join(parts)
 
 

@@ -93,6 +93,73 @@ def test_significant_drop_smaller_than_min_effect_passes_larger_fails():
     assert not gate(run(base_auc() - 0.025, digest="sha256:new"), a, min_effect=0.02).passed
 
 
+def _zero_mean_noise(seed: int, sd: float) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, sd, N)
+    return noise - noise.mean()  # the mean difference is exactly the shift
+
+
+def test_drop_larger_than_min_effect_whose_interval_reaches_zero_passes():
+    """The other side of the rule: AUC drops by 0.04 (twice min_effect) on average, but the
+    texts disagree so much that the interval reaches above zero: not significant, passes.
+    A gate that read the interval's low end (below zero here) would fail this case."""
+    a = run(base_auc())
+    res = gate(run(base_auc() - 0.04 + _zero_mean_noise(7, 0.25), digest="sha256:new"), a)
+    c = res.comparisons["auc"]
+    assert c.result.diff == pytest.approx(-0.04)
+    assert c.result.low < 0 < c.result.high and c.result.p_value >= 0.05
+    assert not c.regression and res.passed
+
+
+def test_significant_drop_larger_than_min_effect_fails_with_agreeing_numbers():
+    a = run(base_auc())
+    res = gate(run(base_auc() - 0.04 + _zero_mean_noise(7, 0.05), digest="sha256:new"), a)
+    c = res.comparisons["auc"]
+    assert c.result.diff == pytest.approx(-0.04)
+    assert c.result.high < 0 and c.result.p_value < 0.05 and c.regression
+    assert [f.split(":")[0] for f in res.failures] == ["  auc"]
+
+
+def _low_end_rule(result, *, min_effect):
+    """A plausible bug: the gate reads the interval's low end instead of its high end."""
+    return result.diff < -min_effect and result.low < 0
+
+
+def test_a_gate_reading_the_low_end_of_the_interval_is_caught(monkeypatch):
+    """Under the buggy rule the case above (a large drop within noise) fails, and a move
+    within noise that is smaller than min_effect still passes: only a test with a drop
+    larger than min_effect whose interval reaches zero tells the two rules apart."""
+    from logprob_eval.experiments import paired
+
+    a = run(base_auc())
+    crossing = run(base_auc() - 0.04 + _zero_mean_noise(7, 0.25), digest="sha256:new")
+    small = run(base_auc() - 0.01 + _zero_mean_noise(3, 0.1), digest="sha256:new")
+    assert gate(crossing, a).passed and gate(small, a).passed  # the real rule
+    monkeypatch.setattr(paired, "is_regression", _low_end_rule)
+    assert not gate(crossing, a).passed  # the bug shows on the crossing case ...
+    assert gate(small, a).passed  # ... and only there
+
+
+@pytest.mark.parametrize("shift", [0.0, -0.01, -0.03, -0.04, -0.06, -0.1])
+@pytest.mark.parametrize("sd", [0.05, 0.15, 0.3])
+def test_gate_lines_show_the_interval_and_p_value_of_one_test(shift, sd):
+    """Each metric's line shows the interval and the p-value of the same test; the
+    interval excludes zero exactly when p < alpha (never "[-0.109, -0.005] p=0.064")."""
+    hits = (np.arange(N) % 2 == 0).astype(float)
+    now_hits = hits.copy()
+    now_hits[np.nonzero(hits)[0][: int(-shift * 100)]] = 0  # top-1 loses up to 10 texts
+    a = run(base_auc(), top1=hits)
+    now = run(base_auc() + shift + _zero_mean_noise(11, sd), top1=now_hits, digest="sha256:n")
+    res = gate(now, a, alpha=0.05)
+    assert len(res.lines) == len(res.comparisons) == 4
+    for line, (metric, c) in zip(res.lines, res.comparisons.items(), strict=True):
+        r = c.result
+        test = "McNemar exact" if metric == "top1_acc" else "paired bootstrap"
+        assert r.test == test
+        assert f"[{r.low:+.3f}, {r.high:+.3f}] (95% {test}, p={r.p_value:.3g}" in line
+        assert (r.high < 0 or r.low > 0) == (r.p_value < 0.05), line
+        assert c.regression == (r.diff < -0.02 and r.high < 0)
+
+
 def test_improvement_passes():
     a = run(base_auc())
     assert gate(run(base_auc() + 0.1, digest="sha256:new"), a).passed
@@ -110,7 +177,11 @@ def test_top1_drop_is_judged_by_mcnemar():
     mixed = hits.copy()
     mixed[np.nonzero(hits)[0][:3]] = 0
     mixed[np.nonzero(1 - hits)[0][:1]] = 1  # 3 lost, 1 gained: -0.033, not significant
-    assert gate(run(base_auc(), top1=mixed, digest="sha256:new"), a).passed
+    res = gate(run(base_auc(), top1=mixed, digest="sha256:new"), a)
+    r = res.comparisons["top1_acc"].result
+    assert r.diff == pytest.approx(-2 / N) and r.diff < -0.02  # larger than min_effect
+    assert r.low < 0 < r.high and r.p_value == pytest.approx(0.625)  # binomtest(1, 4)
+    assert res.passed
 
 
 @pytest.mark.parametrize("delta", [0.001, -0.001])
@@ -236,10 +307,12 @@ def test_report_lists_the_texts_that_flipped_against_the_baseline(tmp_path):
     scores[3] = -scores[3]  # text t003's ranking reversed: its top label changes
     now = run(base_auc(), scores=scores)
     ranking = {"cfg": {"labels": now.labels, "per_text": now.per_text, "k": 3}}
-    flips = baseline_flips(ranking, {"case-x": "cfg", "case-y": "other"}, tmp_path)
+    texts = {"t003": "Refund please: the parcel came broken and " + "very " * 20 + "late"}
+    flips = baseline_flips(ranking, {"case-x": "cfg", "case-y": "other"}, tmp_path, texts)
     assert flips is not None and [f["example_id"] for f in flips] == ["t003"]
     f = flips[0]
     assert f["case"] == "case-x" and f["against"] == "baseline"
+    assert f["text"] == "Refund please: the parcel came broken and very very very…"
     assert f["why"].startswith("top label ")
     top_before = LABELS[int(np.argmax(-scores[3]))]
     top_after = LABELS[int(np.argmax(scores[3]))]

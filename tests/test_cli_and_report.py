@@ -13,7 +13,7 @@ from logprob_eval.report import write_report
 
 from .helpers import fake_echo_completions
 
-COMMANDS = ["score", "stability", "thresholds", "generate", "serve"]
+COMMANDS = ["init", "score", "stability", "thresholds", "compare", "generate", "serve"]
 
 
 def echo_handler(request: Request) -> Response:
@@ -192,7 +192,8 @@ def test_score_reads_the_notebooks_file_unchanged(fake_server, tmp_path, capsys)
     assert f"dataset {data}: 3 texts, labels from column 'topics' (a label column name)" in err
     df = pd.read_csv(out)
     truth = df[df["is_true"]].groupby("example_id")["label"].apply(sorted).to_dict()
-    assert truth == {1: ["Health", "Sports"], 2: ["Politics"], 3: ["Art", "History"]}
+    # the ids are the index pandas wrote (its unnamed first column), not row numbers
+    assert truth == {0: ["Health", "Sports"], 1: ["Politics"], 2: ["Art", "History"]}
 
 
 def test_score_takes_the_column_options(fake_server, tmp_path, capsys):
@@ -218,3 +219,39 @@ def test_score_takes_the_column_options(fake_server, tmp_path, capsys):
     df = pd.read_csv(tmp_path / "s.csv")
     assert set(df["example_id"]) == {"k1"}
     assert df.loc[df["is_true"], "label"].tolist() == ["sports"]  # the label as the file spells it
+
+
+def test_thresholds_prints_the_chosen_thresholds_with_their_f1(tmp_path, capsys):
+    """Four texts, two labels (the user's). Hand-computed: over every observed score the
+    micro F1 peaks at -2.5 (predicted 6 pairs, all 4 true ones: F1 = 8 / 10 = 0.8); per
+    label, 'billing' separates perfectly at -1.0 (F1 1) and 'refund' peaks at -2.5
+    (2 of 3 predicted true, both found: F1 0.8)."""
+    from sklearn.metrics import f1_score
+
+    table = {  # text: {label: (log-prob, true)}
+        "m1": {"billing": (-1.0, True), "refund": (-3.0, False)},
+        "m2": {"billing": (-2.0, False), "refund": (-1.5, True)},
+        "m3": {"billing": (-0.5, True), "refund": (-2.5, True)},
+        "m4": {"billing": (-4.0, False), "refund": (-0.8, False)},
+    }
+    from .test_metrics import frame
+
+    rows = frame(table)
+    scores = tmp_path / "scores.csv"
+    to_frame(rows).to_csv(scores, index=False)
+    assert main(["thresholds", "--scores", str(scores), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "  thresholds on logprob (optimistic bounds; predict every label scoring at or above):"
+        in out
+    )
+    assert "    overall    -2.5000  F1 0.800 (micro)" in out
+    assert "    billing    -1.0000  F1 1.000" in out
+    assert "    refund     -2.5000  F1 0.800" in out
+    for lab, thr, f1 in (("billing", -1.0, 1.0), ("refund", -2.5, 0.8)):  # and sklearn agrees
+        y = [table[e][lab][1] for e in table]
+        pred = [table[e][lab][0] >= thr for e in table]
+        assert f1_score(y, pred) == pytest.approx(f1)
+    y_all = [t for labs in table.values() for _, t in labs.values()]
+    pred_all = [lp >= -2.5 for labs in table.values() for lp, _ in labs.values()]
+    assert f1_score(y_all, pred_all) == pytest.approx(0.8)

@@ -146,6 +146,26 @@ def test_custom_text_and_id_columns(tmp_path):
     ]
 
 
+def test_pandas_unnamed_index_column_gives_the_ids(tmp_path):
+    """DataFrame.to_csv writes its index as a first column with an empty header: the ids
+    are that index (here not 0..n-1, as after filtering rows), not 1-based row numbers."""
+    df = pd.DataFrame({"text": TEXTS, "topics": TOPICS}, index=[10, 11, 14])
+    path = tmp_path / "d.csv"
+    df.to_csv(path)
+    assert path.read_text().startswith(",text,topics\n")  # the header pandas writes
+    assert [ex.id for ex in load_dataset(path)] == ["10", "11", "14"]
+    again = tmp_path / "again.csv"  # read by pandas and written again: 'Unnamed: 0'
+    pd.read_csv(path).to_csv(again, index=False)
+    assert again.read_text().startswith("Unnamed: 0,text,topics\n")
+    assert [ex.id for ex in load_dataset(again)] == ["10", "11", "14"]
+    named = tmp_path / "named.csv"  # a named id column wins over the index
+    df.assign(id=["a", "b", "c"]).to_csv(named)
+    assert [ex.id for ex in load_dataset(named)] == ["a", "b", "c"]
+    plain = tmp_path / "plain.csv"  # no index, no id: row numbers, as before
+    df.to_csv(plain, index=False)
+    assert [ex.id for ex in load_dataset(plain)] == ["1", "2", "3"]
+
+
 def frame():
     return pd.DataFrame({"id": ["a", "b", "c"], "text": TEXTS, "topics": TOPICS})
 

@@ -6,12 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.metrics import average_precision_score, f1_score
 
 from logprob_eval.experiments.intervals import (
     average_precision_statistic,
     best_f1_statistic,
     bootstrap_interval,
+    mcnemar_difference,
     mcnemar_exact,
     mean_statistic,
     paired_difference,
@@ -141,3 +143,97 @@ def test_mcnemar_exact_counts_discordant_texts():
     lost, gained, p = mcnemar_exact(a, b)
     assert (lost, gained) == (3, 2) and p == pytest.approx(1.0)
     assert mcnemar_exact(a, a) == (0, 0, 1.0)
+
+
+def test_paired_bootstrap_interval_and_p_value_are_read_off_the_same_resamples():
+    """Reference: the resamples drawn as documented, each difference computed in a plain
+    loop; the interval leaves 49 of 2,000 out at each end, p = 2 (c + 1) / (B + 1)."""
+    rng = np.random.default_rng(5)
+    a = rng.random(30)
+    b = a - 0.04 + rng.normal(0, 0.08, 30)
+    res = paired_difference("auc", mean_statistic(a), mean_statistic(b), 30, seed=11)
+    idx = np.random.default_rng(11).integers(0, 30, size=(2000, 30))
+    d = sorted(float(np.mean(b[row]) - np.mean(a[row])) for row in idx)
+    c = min(sum(x <= 0 for x in d), sum(x >= 0 for x in d))
+    assert res.low == pytest.approx(d[49]) and res.high == pytest.approx(d[1950])
+    assert res.p_value == pytest.approx(min(1.0, 2 * (c + 1) / 2001))
+    assert res.diff == pytest.approx(b.mean() - a.mean()) and res.test == "paired bootstrap"
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.9, 0.99])
+def test_paired_interval_excludes_zero_exactly_when_p_is_below_alpha(confidence):
+    """Over 300 seeded pairs of runs, from no change to clear drops (many near the edge),
+    for a mean metric and for best F1: never an interval off zero beside p >= alpha, nor
+    the reverse."""
+    alpha = 1 - confidence
+    both = {True: 0, False: 0}
+    for trial in range(300):
+        rng = np.random.default_rng(trial)
+        a = rng.random(40)
+        b = a + rng.normal(-0.03 * (trial % 5), 0.15, 40)
+        res = paired_difference(
+            "auc", mean_statistic(a), mean_statistic(b), 40, confidence=confidence, seed=trial
+        )
+        significant = res.high < 0 or res.low > 0
+        assert significant == (res.p_value < alpha), (trial, res)
+        both[significant] += 1
+    assert min(both.values()) > 30  # both verdicts are exercised, many times
+    for seed in range(20):
+        s, y = _scores(seed)
+        s2 = s + np.random.default_rng(seed).normal(0, 0.5, s.shape)
+        res = paired_difference(
+            "best_f1",
+            best_f1_statistic(s, y),
+            best_f1_statistic(s2, y),
+            len(s),
+            confidence=confidence,
+            seed=seed,
+        )
+        assert (res.high < 0 or res.low > 0) == (res.p_value < alpha)
+
+
+def test_too_few_resamples_for_the_confidence_is_an_error():
+    v = np.ones(10)
+    with pytest.raises(ValueError, match="n_resamples=30 cannot give a 95% interval"):
+        paired_difference("auc", mean_statistic(v), mean_statistic(v), 10, n_resamples=30)
+
+
+@pytest.mark.parametrize(
+    ("lost", "gained"), [(10, 0), (6, 1), (3, 1), (0, 7), (5, 5), (12, 3), (1, 0)]
+)
+def test_mcnemar_difference_against_scipy(lost, gained):
+    """p: scipy's binomtest; interval: its exact (Clopper-Pearson) interval of the share of
+    gains among the flipped texts, times (flipped / n), mapped to 2 theta - 1."""
+    n = 60
+    a = np.zeros(n, dtype=bool)
+    b = np.zeros(n, dtype=bool)
+    a[:lost] = True  # lost: hit in A only
+    b[lost : lost + gained] = True  # gained: hit in B only
+    a[50:], b[50:] = True, True  # 10 texts hit in both
+    res = mcnemar_difference("top1_acc", a, b)
+    m = lost + gained
+    test = stats.binomtest(gained, m, 0.5)
+    ci = test.proportion_ci(0.95, method="exact")
+    assert res.p_value == pytest.approx(test.pvalue)
+    assert res.p_value == pytest.approx(stats.binomtest(lost, m, 0.5).pvalue)
+    assert res.low == pytest.approx(m / n * (2 * ci.low - 1))
+    assert res.high == pytest.approx(m / n * (2 * ci.high - 1))
+    assert res.diff == pytest.approx((gained - lost) / n) == pytest.approx(b.mean() - a.mean())
+    assert (res.a, res.b, res.test) == (
+        pytest.approx(a.mean()),
+        pytest.approx(b.mean()),
+        "McNemar exact",
+    )
+
+
+def test_mcnemar_interval_excludes_zero_exactly_when_p_is_below_alpha():
+    for lost in range(0, 21):
+        for gained in range(0, 21):
+            a = np.r_[np.ones(lost), np.zeros(gained), np.ones(5)].astype(bool)
+            b = np.r_[np.zeros(lost), np.ones(gained), np.ones(5)].astype(bool)
+            for confidence in (0.95, 0.99):
+                res = mcnemar_difference("top1_acc", a, b, confidence=confidence)
+                significant = res.high < 0 or res.low > 0
+                assert significant == (res.p_value < 1 - confidence), (lost, gained, res)
+    same = mcnemar_difference("top1_acc", np.ones(5, bool), np.ones(5, bool))
+    assert (same.diff, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)

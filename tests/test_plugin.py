@@ -336,3 +336,48 @@ def test_recording_with_the_network_blocked_fails_fast_with_the_fix(suite):
         "not openai",
     )
     host.assert_outcomes(passed=4, deselected=1)
+
+
+def test_compare_to_and_cli_compare_agree_use_the_suites_k_and_show_words(suite, capsys):
+    """The suite declares k = 2. A run after rewording a template, compared with the run
+    before through --llm-compare-to, and the same two report folders through `logprob-eval
+    compare`: one k ("top-2" in both), the same numbers, and every flipped text shown with
+    its words from the dataset."""
+    from logprob_eval.cli import main
+    from logprob_eval.datasets import load_dataset
+
+    def declare_k() -> None:
+        with open(suite.path / "evals.toml", "a") as f:
+            f.write("\n[expectations.ranking]\nk = 2\n")
+
+    declare_k()
+    suite.runpytest_subprocess("--record-mode=once", "-m", "not openai")
+    earlier = (suite.path / "reports" / "latest").resolve()
+    suite.write("Text: {text}\\nCategory:")  # reword one template and re-record its cases
+    declare_k()
+    suite.runpytest_subprocess(
+        "--record-mode=once", "-m", "not openai", f"--llm-compare-to={earlier}"
+    )
+    later = (suite.path / "reports" / "latest").resolve()
+    assert later != earlier
+    md = (later / "comparison.md").read_text()
+    assert "(k = 2: the suite's [expectations.ranking] k)" in md
+    assert "| top-2 |" in md and "top-k" not in md and "| top-3 |" not in md
+    plugin_json = json.loads((later / "comparison.json").read_text())
+    words = {ex.id: ex.text for ex in load_dataset("topics")}
+    flipped = [f for c in plugin_json["configs"].values() for f in c["flipped"]]
+    assert flipped, "rewording the template flipped no text: the test needs flips"
+    for f in flipped:
+        assert f["text"] == words[f["example_id"]]
+        assert f'`{f["example_id"]}` "{words[f["example_id"]][:20]}' in md
+    page = (later / "report.html").read_text()
+    flips_html = page[page.index("id='flips'") :]
+    assert words[flipped[0]["example_id"]][:20] in flips_html
+
+    assert main(["compare", str(earlier), str(later), "--out", str(suite.path / "cli")]) == 0
+    capsys.readouterr()
+    cli_json = json.loads((suite.path / "cli" / "comparison.json").read_text())
+    assert cli_json["k"] == plugin_json["k"] == 2
+    for cfg, c in plugin_json["configs"].items():
+        assert cli_json["configs"][cfg]["metrics"] == c["metrics"]
+        assert cli_json["configs"][cfg]["flipped"] == c["flipped"]

@@ -140,11 +140,30 @@ def test_heatmap_values_and_agreement_matrix():
 def test_flips_render_when_the_summary_carries_them():
     assert "no per-text baseline" in page()
     flips = [
-        {"case": "case-a", "example_id": "t2", "why": "top label", "before": "Art", "after": "Food"}
+        {
+            "case": "case-a",
+            "example_id": "t2",
+            "why": "top label",
+            "before": "Art",
+            "after": "Food",
+        },
+        {
+            "case": "case-a",
+            "example_id": "t3",
+            "text": "Paint & <b>eat</b>…",
+            "why": "top label",
+            "before": "Art",
+            "after": "Food",
+        },
     ]
     html = render_report("t", {**SUMMARY, "flips": flips}, [], df=DF)
     section = html[html.index("id='flips'") :]
-    assert "<td>t2</td><td>top label</td><td>Art</td><td>Food</td><td>baseline</td>" in section
+    assert "<th>text id</th><th>text</th>" in section
+    assert (
+        "<td>t2</td><td></td><td>top label</td><td>Art</td><td>Food</td><td>baseline</td>"
+        in section
+    )
+    assert "<td>t3</td><td>Paint &amp; &lt;b&gt;eat&lt;/b&gt;…</td><td>top label</td>" in section
 
 
 def test_no_network_and_no_script():

@@ -12,7 +12,10 @@ The gate (:func:`gate`):
   command that accepts the change;
 * **new recordings** (the prompt, the model or the data changed and the case was
   re-recorded): a paired test over the shared texts (:mod:`..experiments.paired`); fails
-  only on a drop larger than ``min_effect`` that is significant at ``alpha``.
+  only on a drop larger than ``min_effect`` whose ``1 - alpha`` interval lies below zero.
+  The interval and the p-value in the message come from that one test (a paired bootstrap;
+  McNemar's exact test for top-1), so the interval excludes zero exactly when
+  ``p < alpha``.
 
 Pytest-free: :func:`check_baseline` in :mod:`.checks` raises the ``AssertionError``.
 """
@@ -221,16 +224,13 @@ def gate(
     )
     failures, lines = [], []
     structured = []
+    level = f"{(1 - alpha) * 100:g}%"
     for m, c in comps.items():
         r = c.result
-        test = (
-            f"McNemar p={c.mcnemar[2]:.3g} ({c.mcnemar[0]} lost, {c.mcnemar[1]} gained)"
-            if c.mcnemar
-            else f"p={r.p_value:.3g}"
-        )
+        flips = f"; {c.mcnemar[0]} lost, {c.mcnemar[1]} gained" if c.mcnemar else ""
         line = (
             f"  {m}: {r.b:.3f} now, {r.a:.3f} in the baseline, diff {r.diff:+.3f} "
-            f"[{r.low:+.3f}, {r.high:+.3f}] {test}"
+            f"[{r.low:+.3f}, {r.high:+.3f}] ({level} {r.test}, p={r.p_value:.3g}{flips})"
         )
         lines.append(line)
         if c.regression:

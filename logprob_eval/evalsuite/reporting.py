@@ -74,10 +74,12 @@ def baseline_flips(
     ranking: Mapping[str, Mapping[str, Any]],
     case_configs: Mapping[str, str],
     baselines: Path,
+    texts: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]] | None:
     """The texts that flipped against each case's stored baseline; ``ranking``: the
-    summary's ``configs`` (per config: ``labels``, ``per_text``, ``k``). None when no case
-    of the run has a readable baseline: nothing was compared."""
+    summary's ``configs`` (per config: ``labels``, ``per_text``, ``k``); ``texts``: their
+    words by id. None when no case of the run has a readable baseline: nothing was
+    compared."""
     from ..compare import report_flips
     from ..errors import ConfigError
     from ..experiments.paired import TextOutcomes, flipped_texts
@@ -94,7 +96,8 @@ def baseline_flips(
         except ConfigError:  # an outdated baseline: its test says so
             continue
         now = TextOutcomes.from_per_text(r["labels"], r["per_text"], int(r["k"]))
-        flips = (flips or []) + report_flips(flipped_texts(base.outcomes(), now), case, "baseline")
+        flipped = flipped_texts(base.outcomes(), now)
+        flips = (flips or []) + report_flips(flipped, case, "baseline", texts=texts)
     return flips
 
 
@@ -141,7 +144,7 @@ def write_run_report(
         known.setdefault((pair.agreement.a, pair.agreement.b), pair)
     summary, sweeps = analyze(df, computed=computed, pairs=known, **dict(options or {}))
     flips = (
-        baseline_flips(summary["configs"], case_configs or {}, baselines)
+        baseline_flips(summary["configs"], case_configs or {}, baselines, texts)
         if baselines is not None
         else None
     )
@@ -150,7 +153,9 @@ def write_run_report(
         from ..compare import comparison, report_flips
 
         k = int(dict(options or {}).get("k", 3))
-        compared = comparison(Path(compare_to), df, k=k)
+        compared = comparison(
+            Path(compare_to), df, k=k, k_from="the suite's [expectations.ranking] k", texts=texts
+        )
         by_config = {v: c for c, v in (case_configs or {}).items()}
         flips = (flips or []) + [
             f

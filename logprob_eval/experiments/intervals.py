@@ -8,10 +8,11 @@ stay together. The same statistic serves
 
 * :func:`bootstrap_interval`: scipy's ``stats.bootstrap`` (BCa) over the indices
   ``0..n-1``, seeded, vectorised;
-* :func:`paired_difference`: the same resamples applied to both runs of the texts they
-  share (a paired bootstrap of ``metric(B) - metric(A)``), with a bootstrap p-value;
-* :func:`mcnemar_exact`: McNemar's exact test for paired binary outcomes (top-1 hits):
-  the discordant texts, ``binomtest(b, b + c, 0.5)``.
+* :func:`paired_difference`: a paired bootstrap of ``metric(B) - metric(A)`` over the
+  texts both runs share (the same resampled texts in both), whose interval and p-value are
+  two readings of the same resampled differences (see there), so they always agree;
+* :func:`mcnemar_difference`: for paired hits (top-1), McNemar's exact test with the exact
+  interval it inverts to; :func:`mcnemar_exact` gives its counts and p-value.
 
 Statistics provided: the mean of per-text values (top-1, top-k, MRR, AUC, Kendall tau)
 and, from the text x label score matrix, the best micro F1 over every distinct score and
@@ -42,6 +43,7 @@ __all__ = [
     "average_precision_statistic",
     "best_f1_statistic",
     "bootstrap_interval",
+    "mcnemar_difference",
     "mcnemar_exact",
     "mean_statistic",
     "paired_difference",
@@ -158,7 +160,7 @@ def _percentile(dist: np.ndarray, confidence: float) -> tuple[float, float]:
 
 def _bootstrap(
     statistic: Statistic, n: int, confidence: float, n_resamples: int, seed: int
-) -> tuple[float, float, np.ndarray]:
+) -> tuple[float, float]:
     with warnings.catch_warnings():
         # BCa is undefined for a degenerate resample distribution: handled below
         warnings.simplefilter("ignore")
@@ -173,10 +175,9 @@ def _bootstrap(
             rng=np.random.default_rng(seed),
         )
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    dist = np.asarray(res.bootstrap_distribution)
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        lo, hi = _percentile(dist, confidence)
-    return lo, hi, dist
+        lo, hi = _percentile(np.asarray(res.bootstrap_distribution), confidence)
+    return lo, hi
 
 
 def bootstrap_interval(
@@ -191,14 +192,16 @@ def bootstrap_interval(
     point = float(np.asarray(statistic(np.arange(n)[None, :]))[0]) if n else math.nan
     if n < 2 or math.isnan(point):
         return math.nan, math.nan
-    lo, hi, _ = _bootstrap(statistic, n, confidence, n_resamples, seed)
+    lo, hi = _bootstrap(statistic, n, confidence, n_resamples, seed)
     # the interval always holds the estimate (BCa can exclude it when a resample is rare)
     return min(lo, point), max(hi, point)
 
 
 @dataclass(frozen=True)
 class PairedResult:
-    """``metric(B) - metric(A)`` on the texts both runs share."""
+    """``metric(B) - metric(A)`` on the texts both runs share: the estimate, the interval
+    and the p-value of one procedure (``test``); ``low < 0 < high`` exactly when ``p_value``
+    is at least ``1 - confidence``."""
 
     metric: str
     a: float
@@ -214,6 +217,20 @@ class PairedResult:
         return dict(self.__dict__)
 
 
+def _tail_cut(n_resamples: int, confidence: float) -> int:
+    """How many resamples the interval leaves out at each end: the largest count ``c`` with
+    ``2 (c + 1) / (B + 1) < 1 - confidence`` (the p-value of ``c`` resamples beyond 0)."""
+    alpha = 1 - confidence
+    cut = math.ceil(alpha * (n_resamples + 1) / 2) - 2
+    if cut < 0:
+        raise ValueError(
+            f"n_resamples={n_resamples} cannot give a {confidence:.0%} interval: the smallest "
+            f"p-value of so few resamples is {2 / (n_resamples + 1):.3g}; use at least "
+            f"{math.floor(2 / alpha)} resamples"
+        )
+    return cut
+
+
 def paired_difference(
     metric: str,
     stat_a: Statistic,
@@ -225,28 +242,72 @@ def paired_difference(
     seed: int = SEED,
 ) -> PairedResult:
     """Paired bootstrap of ``stat_b - stat_a`` over ``n`` shared texts (index ``i`` is the
-    same text in both). The p-value is two-sided: twice the share of resampled differences
-    on the far side of zero, as ``(count + 1) / (resamples + 1)`` (capped at 1)."""
+    same text in both runs).
+
+    One procedure gives both numbers. ``n_resamples`` resamples of the text indices are
+    drawn (``default_rng(seed).integers(0, n, (B, n))``) and the difference computed on
+    each; ``B`` counts those where it is defined. With ``c`` the number of resampled
+    differences on the far side of zero (``min(#(d <= 0), #(d >= 0))``):
+
+    * **p-value** (two-sided): ``min(1, 2 (c + 1) / (B + 1))`` (never 0 from finitely many
+      resamples);
+    * **interval**: the sorted differences with the ``j`` smallest and the ``j`` largest left
+      out, ``j`` the largest count whose p-value is below ``1 - confidence``
+      (:func:`_tail_cut`; 49 of 2,000 at 95%): a percentile interval.
+
+    The interval's high end is below zero exactly when at most ``j`` resampled differences
+    are at or above zero, that is exactly when the p-value is below ``1 - confidence``
+    (likewise the low end above zero): the interval excludes zero if and only if
+    ``p < 1 - confidence``, so the two can never contradict each other. The interval is that
+    of the resampled differences and need not hold the estimate when their distribution is
+    skewed (rare for means, possible for best F1)."""
     full = np.arange(n)[None, :]
     a = float(np.asarray(stat_a(full))[0]) if n else math.nan
     b = float(np.asarray(stat_b(full))[0]) if n else math.nan
     diff = b - a
+    cut = _tail_cut(n_resamples, confidence)
     if n < 2 or math.isnan(diff):
         return PairedResult(metric, a, b, diff, math.nan, math.nan, math.nan, n)
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    dist = np.asarray(stat_b(idx)) - np.asarray(stat_a(idx))
+    d = np.sort(dist[np.isfinite(dist)])
+    if len(d) < 2 * cut + 2:  # too few defined resamples for this confidence
+        return PairedResult(metric, a, b, diff, math.nan, math.nan, math.nan, n)
+    beyond = min(int((d <= 0).sum()), int((d >= 0).sum()))
+    p = min(1.0, 2 * (beyond + 1) / (len(d) + 1))
+    return PairedResult(metric, a, b, diff, float(d[cut]), float(d[len(d) - 1 - cut]), p, n)
 
-    def stat(idx: np.ndarray) -> np.ndarray:
-        return np.asarray(stat_b(idx)) - np.asarray(stat_a(idx))
 
-    lo, hi, dist = _bootstrap(stat, n, confidence, n_resamples, seed)
-    lo, hi = min(lo, diff), max(hi, diff)
-    finite = dist[np.isfinite(dist)]
-    if not len(finite) or np.all(finite == 0):
-        p = 1.0
-    else:
-        # (count + 1) / (resamples + 1): a p-value is never 0 from finitely many resamples
-        tail = min((finite <= 0).sum(), (finite >= 0).sum())
-        p = float(min(1.0, 2 * (tail + 1) / (len(finite) + 1)))
-    return PairedResult(metric, a, b, diff, lo, hi, p, n)
+def mcnemar_difference(
+    metric: str, hits_a: np.ndarray, hits_b: np.ndarray, *, confidence: float = CONFIDENCE
+) -> PairedResult:
+    """The difference of two hit rates on the same texts (top-1), judged by McNemar's exact
+    test, with the interval that test inverts to.
+
+    Only the ``m`` discordant texts carry information: ``lost`` (hit in A, miss in B) and
+    ``gained`` (the reverse). Given ``m``, ``gained`` is binomial with ``theta``; no change
+    is ``theta = 1/2``. The p-value is :func:`mcnemar_exact`'s (scipy's ``binomtest``; for
+    ``theta = 1/2`` it equals twice the smaller tail). The interval is the Clopper-Pearson
+    interval of ``theta`` (scipy's ``proportion_ci(method="exact")``, the inversion of the
+    same two tails) mapped onto the difference, ``diff = m / n * (2 theta - 1)``: it excludes
+    zero exactly when ``theta = 1/2`` is rejected, i.e. when ``p < 1 - confidence``. With no
+    discordant text the difference is 0, its interval ``[0, 0]`` and ``p = 1``."""
+    a = np.asarray(hits_a, dtype=bool)
+    b = np.asarray(hits_b, dtype=bool)
+    n = len(a)
+    lost, gained, p = mcnemar_exact(a, b)
+    m = lost + gained
+    mean_a = float(a.mean()) if n else math.nan
+    mean_b = float(b.mean()) if n else math.nan
+    test = "McNemar exact"
+    if not n:
+        return PairedResult(metric, mean_a, mean_b, math.nan, math.nan, math.nan, math.nan, 0, test)
+    diff = (gained - lost) / n
+    if m == 0:
+        return PairedResult(metric, mean_a, mean_b, diff, 0.0, 0.0, 1.0, n, test)
+    ci = stats.binomtest(gained, m, 0.5).proportion_ci(confidence, method="exact")
+    low, high = (m / n * (2 * t - 1) for t in (ci.low, ci.high))
+    return PairedResult(metric, mean_a, mean_b, diff, float(low), float(high), p, n, test)
 
 
 def mcnemar_exact(hits_a: np.ndarray, hits_b: np.ndarray) -> tuple[int, int, float]:

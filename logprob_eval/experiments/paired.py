@@ -3,13 +3,21 @@
 The inputs are per-text outcomes (:attr:`RankingMetrics.per_text`, or a baseline's copy of
 them): every label's score, the true labels, and the per-text values the mean metrics
 average. For each headline metric :func:`compare_outcomes` gives the difference B - A with
-a paired bootstrap interval and p-value (the same resampled texts in both runs), and for
-top-1 also McNemar's exact test on the discordant texts.
+its ``1 - alpha`` interval and p-value, **both from one procedure** per metric, so that the
+interval excludes zero exactly when ``p < alpha`` and a message can never show one
+contradicting the other:
+
+* top-1 (paired hits): McNemar's exact test on the texts that flipped, and the exact
+  (Clopper-Pearson) interval that inverts it (:func:`.intervals.mcnemar_difference`);
+* every other metric: a paired bootstrap over the shared texts whose percentile interval and
+  p-value are read off the same resampled differences
+  (:func:`.intervals.paired_difference`).
 
 **The regression rule** (:func:`is_regression`): a metric regressed when it dropped by more
-than ``min_effect`` *and* the drop is significant at ``alpha``: for top-1 McNemar's p <
-``alpha``; for the others the ``1 - alpha`` interval of the difference lies below zero. An
-improvement, or a move that is not significant, passes and is reported with its interval.
+than ``min_effect`` *and* the drop is significant: the interval's **high** end is below zero
+(equivalently ``p < alpha``). A drop larger than ``min_effect`` whose interval reaches zero
+passes; so do an improvement and a significant drop smaller than ``min_effect``. Each is
+reported with its interval.
 
 :func:`flipped_texts` lists the texts whose top label changed or whose true label fell out
 of (or came into) the top k, each with both rankings.
@@ -18,6 +26,7 @@ of (or came into) the top k, each with both rankings.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +41,7 @@ __all__ = [
     "TextOutcomes",
     "compare_outcomes",
     "flipped_texts",
+    "id_order",
     "is_regression",
 ]
 
@@ -44,6 +54,15 @@ GATED_METRICS: dict[str, str | None] = {
     "best_f1": None,
     "average_precision": None,
 }
+
+
+def id_order(ids: Any) -> list[str]:
+    """Text ids as strings, in natural order (``2`` before ``10``; ``t002`` before ``t010``)."""
+
+    def key(e: str) -> tuple[Any, ...]:
+        return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", e))
+
+    return sorted({str(e) for e in ids}, key=key)
 
 
 @dataclass(frozen=True)
@@ -61,7 +80,8 @@ class TextOutcomes:
     def from_per_text(
         cls, labels: Sequence[str], per_text: Mapping[str, Mapping[str, Any]], k: int
     ) -> TextOutcomes:
-        ids = sorted(per_text)
+        per_text = {str(e): o for e, o in per_text.items()}  # ids read from a table may be ints
+        ids = id_order(per_text)
         lab = list(labels)
 
         def num(v: Any, missing: float) -> float:
@@ -109,13 +129,13 @@ class TextOutcomes:
 class MetricComparison:
     """One metric of one config, B against A on the shared texts."""
 
-    result: iv.PairedResult
+    result: iv.PairedResult  # its interval and p-value come from one test (result.test)
     regression: bool
     mcnemar: tuple[int, int, float] | None = None  # (lost, gained, p) for top-1
 
     @property
     def significant_p(self) -> float:
-        return self.mcnemar[2] if self.mcnemar is not None else self.result.p_value
+        return self.result.p_value
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.result.as_dict(), "regression": self.regression}
@@ -125,14 +145,11 @@ class MetricComparison:
         return out
 
 
-def is_regression(
-    result: iv.PairedResult, *, alpha: float, min_effect: float, mcnemar_p: float | None = None
-) -> bool:
-    """A drop larger than ``min_effect`` that is significant at ``alpha`` (module doc)."""
+def is_regression(result: iv.PairedResult, *, min_effect: float) -> bool:
+    """A drop larger than ``min_effect`` whose interval lies below zero (module doc); the
+    interval is at ``1 - alpha``, so this is ``p < alpha`` as well."""
     if math.isnan(result.diff) or result.diff >= -min_effect:
         return False
-    if mcnemar_p is not None:
-        return mcnemar_p < alpha
     return result.high < 0
 
 
@@ -146,34 +163,34 @@ def compare_outcomes(
     metrics: Sequence[str] = tuple(GATED_METRICS),
 ) -> tuple[dict[str, MetricComparison], list[str], list[str], list[str]]:
     """(per metric comparison, shared text ids, ids only in A, ids only in B)."""
-    shared = sorted(set(a.ids) & set(b.ids))
-    only_a = sorted(set(a.ids) - set(b.ids))
-    only_b = sorted(set(b.ids) - set(a.ids))
+    shared = id_order(set(a.ids) & set(b.ids))
+    only_a = id_order(set(a.ids) - set(b.ids))
+    only_b = id_order(set(b.ids) - set(a.ids))
     labels = [lb for lb in a.labels if lb in set(b.labels)]
     aa, bb = a.take(shared, labels), b.take(shared, labels)
     out: dict[str, MetricComparison] = {}
     for metric in metrics:
-        res = iv.paired_difference(
-            metric,
-            aa.statistic(metric),
-            bb.statistic(metric),
-            len(shared),
-            confidence=1 - alpha,
-            seed=seed,
-        )
         mc = None
         if metric == "top1_acc":
-            mc = iv.mcnemar_exact(aa.values["top1"] > 0, bb.values["top1"] > 0)
-        reg = is_regression(
-            res, alpha=alpha, min_effect=min_effect, mcnemar_p=mc[2] if mc else None
-        )
-        out[metric] = MetricComparison(res, reg, mc)
+            hits_a, hits_b = aa.values["top1"] > 0, bb.values["top1"] > 0
+            res = iv.mcnemar_difference(metric, hits_a, hits_b, confidence=1 - alpha)
+            mc = iv.mcnemar_exact(hits_a, hits_b)
+        else:
+            res = iv.paired_difference(
+                metric,
+                aa.statistic(metric),
+                bb.statistic(metric),
+                len(shared),
+                confidence=1 - alpha,
+                seed=seed,
+            )
+        out[metric] = MetricComparison(res, is_regression(res, min_effect=min_effect), mc)
     return out, shared, only_a, only_b
 
 
 def flipped_texts(a: TextOutcomes, b: TextOutcomes) -> list[dict[str, Any]]:
     """Shared texts whose top label changed, or whose true labels left or entered the top k."""
-    shared = sorted(set(a.ids) & set(b.ids))
+    shared = id_order(set(a.ids) & set(b.ids))
     labels = [lb for lb in a.labels if lb in set(b.labels)]
     aa, bb = a.take(shared, labels), b.take(shared, labels)
     out = []

@@ -69,7 +69,13 @@ def read_scores(path: str | Path) -> pd.DataFrame:
             table = pd.read_json(io.StringIO(text), lines=True, dtype=False)
         else:
             sep = "\t" if suffix == ".tsv" else ","
-            table = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
+            table = pd.read_csv(  # ids stay text: "007" is not 7
+                io.StringIO(text),
+                sep=sep,
+                keep_default_na=False,
+                na_values=[""],
+                dtype={"example_id": str},
+            )
     except ValueError as exc:
         raise DatasetError(f"cannot parse scores table {src!r}: {exc}", path=src) from None
     try:
