@@ -155,7 +155,7 @@ def test_alternative_only_labels(path: Path) -> None:
 
 @needs_shared
 @pytest.mark.parametrize("path", _parsed_files(), ids=_ids(_parsed_files()))
-def test_absent_label_gets_therule_bound(path: Path) -> None:
+def test_absent_label_gets_the_rule_bound(path: Path) -> None:
     pos = _parse(path)
     score = match_labels([ABSENT], pos, multi_label=False)[ABSENT]
     assert score.status == "upper_bound"
