@@ -141,9 +141,11 @@ class Position:
             (self.token, self.logprob, self.bytes)
         }
         out: list[Alternative] = [Alternative(self.token, self.logprob, self.bytes)]
-        for alt in self.real_entries:
+        for alt in self.top_logprobs:
+            if alt.logprob == -math.inf:
+                continue  # a filler (see real_entries)
             key = (alt.token, alt.logprob, alt.bytes)
-            if key in seen or self._is_sampled(alt):
+            if key in seen or (alt.token == self.token and self._is_sampled(alt)):
                 continue
             seen.add(key)
             out.append(alt)
@@ -153,18 +155,17 @@ class Position:
     def real_entries(self) -> tuple[Alternative, ...]:
         """``top_logprobs`` without its fillers: entries read as ``-inf`` (provider
         sentinels, see :data:`SENTINEL_LOGPROB`) pad a list; they are not listed tokens."""
-        listed = self.top_logprobs
-        if all(a.logprob != -math.inf for a in listed):
-            return listed
-        return tuple(a for a in listed if a.logprob != -math.inf)
+        return tuple([a for a in self.top_logprobs if a.logprob != -math.inf])
 
     @property
     def top_k(self) -> tuple[Alternative, ...]:
         """The real entries that are certainly among the top-k: :attr:`real_entries`
         without a sampled token that may have been appended below them (see the module
         docstring)."""
-        listed = self.real_entries
-        others = [a for a in listed if not self._is_sampled(a)]
+        return self._top_k(self.real_entries)
+
+    def _top_k(self, listed: tuple[Alternative, ...]) -> tuple[Alternative, ...]:
+        others = [a for a in listed if a.token != self.token or not self._is_sampled(a)]
         if len(others) == len(listed):
             return listed  # the sampled token is not listed: it is the extra one, if any
         if others and all(self.logprob < a.logprob for a in others):
@@ -193,14 +194,14 @@ class Position:
     def unlisted(self) -> UnlistedBound:
         """The bound on any token not listed here, with the facts behind it (module rule)."""
         mass = self.listed_mass
-        top_k = self.top_k
+        real = self.real_entries
+        top_k = self._top_k(real)
         floor = min([a.logprob for a in top_k]) if top_k else 0.0
         leftover = 1.0 - mass
         no_leftover = leftover <= MASS_TOLERANCE
         # rule 2 only where some mass is known to be left over (not truncated, rounded or
         # within float noise of none): else the floor alone
         bound = floor if no_leftover else min(math.log(leftover), floor)
-        real = self.real_entries
         truncated = mass > 1.0 + TRUNCATION_TOLERANCE or (len(real) == 1 and real[0].logprob == 0.0)
         fillers = len(self.top_logprobs) - len(real)
         return UnlistedBound(bound, floor, mass, no_leftover, truncated, fillers)
