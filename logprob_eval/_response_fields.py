@@ -2,8 +2,9 @@
 
 The helpers the provider parsers share (:mod:`logprob_eval.parsing` is the public seam):
 typed checks of tokens, log-probs and bytes, position entries, and the reading rules that
-hold for every provider: log-probs at or below -9999 are sentinels for "no mass" (-inf);
-non-finite or positive ones are errors; raw byte-level BPE pieces are decoded when a
+hold for every provider: log-probs at or below -9999 are sentinels for "no mass" (-inf),
+and so is ``-inf`` itself in a ``top_logprobs`` list (padding); other non-finite or positive
+ones are errors; raw byte-level BPE pieces are decoded when a
 response uses them (:mod:`logprob_eval.token_bytes`).
 """
 
@@ -36,7 +37,7 @@ def _as_mapping(obj: Any) -> Any:
     return obj
 
 
-def _logprob(value: Any, field: str, source: str) -> float:
+def _logprob(value: Any, field: str, source: str, *, in_top_list: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(
             source,
@@ -45,6 +46,8 @@ def _logprob(value: Any, field: str, source: str) -> float:
             "check that the server returned log-probabilities",
         )
     lp = float(value)
+    if in_top_list and lp == -math.inf:
+        return lp  # a filler padding a top-k list, like the sentinels below
     if not math.isfinite(lp):
         raise _fail(
             source,
@@ -113,7 +116,7 @@ def _alternative(entry: Any, parent: str, j: int, source: str) -> Alternative:
         )
     return Alternative(
         _token(entry["token"], f"{field}.token", source),
-        _logprob(entry["logprob"], f"{field}.logprob", source),
+        _logprob(entry["logprob"], f"{field}.logprob", source, in_top_list=True),
         _bytes(entry.get("bytes"), f"{field}.bytes", source),
     )
 

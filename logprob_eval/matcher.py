@@ -19,6 +19,10 @@ The rule, step by step (one helper below per step):
      conditioned only on tokens that spell the label);
    * an alternative that is only a *prefix* is an upper-bound contribution: later
      positions are conditioned on the sampled token, not on it;
+   * a token that spells the rest of the label and then begins a character it does not
+     finish (bytes that are no whole character) is *open*: what follows may make a letter
+     of it, so it never completes the label; its mass may still belong to the label, so
+     it is an upper-bound contribution (sampled or not), and the walk stops there;
    * at the first position where the sampled token leaves the label, only that
      position's alternatives are used and the walk stops; if none of them matches, the
      label's next token is unlisted and bounded by :meth:`Position.unlisted_bound`;
@@ -31,9 +35,12 @@ The rule, step by step (one helper below per step):
 7. **Bound an unmatched label** by the unlisted bound of the first start position; with no
    positions at all it is ``missing`` (``-inf``).
 
-The unlisted bound (:mod:`logprob_eval.records`): the smaller of the smallest probability
-in the top-k list (a sampled token listed below it is no bound) and the mass the listed
-tokens leave over.
+The unlisted bound is decided in one place, :meth:`Position.unlisted
+<logprob_eval.records.Position.unlisted>`: the smaller of the smallest real probability in
+the top-k list (a sampled token listed below it is no bound; sentinel fillers are padding)
+and the mass the listed tokens leave over, the latter only while they clearly sum below 1.
+A score that used a bound where the listed mass was 1 or more, or where the list was
+padded, says so in its note.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .parsing import parse_positions
-from .records import LabelScore, PathStep, Position, Status, logsumexp
+from .records import LabelScore, PathStep, Position, Status, UnlistedBound, logsumexp
 from .token_bytes import token_bytes
 
 __all__ = ["SEPARATOR_PATTERN", "match_label", "match_labels"]
@@ -64,6 +71,15 @@ _SENTINEL_NOTE = "a log-prob here was a provider sentinel (-9999 or lower): read
 _TRUNCATED_NOTE = (
     "position {i} lists a truncated distribution (probabilities summing above 1, or one "
     "entry at 0.0): the server sampled with top_p < 1; send top_p=1 for usable log-probs"
+)
+_NO_LEFTOVER_NOTE = (
+    "position {i}: the listed probabilities sum to {mass:.6g}, 1 or within float noise of it "
+    "(a truncated or rounded list), so no mass is known to be left over: an unlisted token "
+    "there is bounded only by the smallest listed one, {floor:.6g}"
+)
+_PADDED_NOTE = (
+    "position {i}: {n} sentinel filler(s) (-9999 or lower, -inf) pad the top-k list: they "
+    "are no listed tokens, carry no mass and do not lower the bound"
 )
 
 
@@ -127,6 +143,7 @@ class _Contribution:
     logprob: float
     exact: bool
     path: tuple[PathStep, ...]
+    bound_at: int | None = None  # the position whose unlisted bound is part of the value
 
 
 class _Response:
@@ -142,7 +159,7 @@ class _Response:
         self.options = options
         self._tokens: dict[int, tuple[_Token, ...]] = {}
         self._by_first_byte: dict[tuple[int, bool], dict[int, list[_Token]]] = {}
-        self._bounds: dict[int, tuple[float, bool]] = {}
+        self._bounds: dict[int, UnlistedBound] = {}
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -173,16 +190,11 @@ class _Response:
         begins with its first byte, or the sampled token is blank (walked through)."""
         return bool(self.candidates(i, True, target)) or self.tokens(i)[0].first == b""
 
-    def truncated(self, i: int) -> bool:
-        return self._bound_and_truncated(i)[1]
-
-    def unlisted_bound(self, i: int) -> float:
-        return self._bound_and_truncated(i)[0]
-
-    def _bound_and_truncated(self, i: int) -> tuple[float, bool]:
+    def unlisted(self, i: int) -> UnlistedBound:
+        """The unlisted bound at ``i`` and the facts behind it (computed once per position)."""
         got = self._bounds.get(i)
         if got is None:
-            got = self._bounds[i] = self.positions[i].bound_and_truncated()
+            got = self._bounds[i] = self.positions[i].unlisted()
         return got
 
 
@@ -207,11 +219,13 @@ def _ends_with_separator(text: str) -> bool:
 
 
 def _classify(token: bytes, remaining: bytes) -> str | None:
-    """``complete``, ``prefix`` or None for a normalised token against the rest of a label.
+    """``complete``, ``prefix``, ``open`` or None for a normalised token against the rest of
+    a label.
 
     A token completes the label when it spells the rest and adds no letter or digit
-    (``"Sports,"`` completes ``Sports``, ``"Sportsman"`` does not); bytes after the label
-    that are not whole characters could begin a letter, so they do not complete it.
+    (``"Sports,"`` completes ``Sports``, ``"Sportsman"`` does not). Bytes after the label
+    that are not whole characters could begin a letter: such a token is ``open``, never
+    complete, and its mass may belong to the label (step 4).
     """
     if not token:
         return None
@@ -219,7 +233,7 @@ def _classify(token: bytes, remaining: bytes) -> str | None:
         try:
             extra = token[len(remaining) :].decode("utf-8")
         except UnicodeDecodeError:
-            return None
+            return "open"
         return None if any(c.isalnum() for c in extra) else "complete"
     if remaining.startswith(token):
         return "prefix"
@@ -244,9 +258,9 @@ def _walk(response: _Response, start: int, target: bytes) -> tuple[list[_Contrib
             step = (*path_steps, PathStep(i, tok.raw, tok.logprob, tok.sampled))
             if kind == "complete":
                 out.append(_Contribution(acc + tok.logprob, True, step))
-            elif tok.sampled:
+            elif kind == "prefix" and tok.sampled:
                 follow = tok
-            else:
+            else:  # a prefix off the sampled path, or an open token: a bound
                 out.append(_Contribution(acc + tok.logprob, False, step))
         sampled = response.tokens(i)[0]
         if follow is None and first and sampled.first == b"":
@@ -254,8 +268,8 @@ def _walk(response: _Response, start: int, target: bytes) -> tuple[list[_Contrib
         elif follow is None:
             if not matched_here and remaining != target:
                 # diverged inside the label, and its next token is not listed here
-                bound = acc + response.unlisted_bound(i)
-                out.append(_Contribution(bound, False, path_steps))
+                bound = acc + response.unlisted(i).logprob
+                out.append(_Contribution(bound, False, path_steps, bound_at=i))
             return out, i
         else:
             remaining = remaining[len(follow.first if first else follow.inner) :]
@@ -270,7 +284,8 @@ def _walk(response: _Response, start: int, target: bytes) -> tuple[list[_Contrib
 
 
 def _notes(response: _Response, start: int, last: int, parts: Sequence[_Contribution]) -> str:
-    """What a reader of the score must know: conditional start, sentinels, truncation."""
+    """What a reader of the score must know: conditional start, sentinels, truncation, and
+    why a bound it used is what it is."""
     notes = []
     if start:
         notes.append(f"conditional on the {start} token(s) generated before it")
@@ -278,8 +293,24 @@ def _notes(response: _Response, start: int, last: int, parts: Sequence[_Contribu
         part.logprob == -math.inf for part in parts
     ):
         notes.append(_SENTINEL_NOTE)
-    notes += [_TRUNCATED_NOTE.format(i=i) for i in range(start, last + 1) if response.truncated(i)]
+    notes += [
+        _TRUNCATED_NOTE.format(i=i)
+        for i in range(start, last + 1)
+        if response.unlisted(i).truncated
+    ]
+    for i in sorted({part.bound_at for part in parts if part.bound_at is not None}):
+        notes += _bound_notes(i, response.unlisted(i))
     return "; ".join(notes)
+
+
+def _bound_notes(i: int, bound: UnlistedBound) -> list[str]:
+    """Why the unlisted bound at position ``i`` is not the ordinary one, if it is not."""
+    notes = []
+    if bound.no_leftover:
+        notes.append(_NO_LEFTOVER_NOTE.format(i=i, mass=bound.mass, floor=bound.floor))
+    if bound.fillers:
+        notes.append(_PADDED_NOTE.format(i=i, n=bound.fillers))
+    return notes
 
 
 def _combine(label: str, start: int, parts: list[_Contribution], note: str) -> LabelScore:
@@ -315,13 +346,14 @@ def _better(cand: LabelScore, best: LabelScore | None) -> bool:
 def _unmatched(label: str, response: _Response, start: int) -> LabelScore:
     """Step 7: a label matched at no start, bounded where the answer begins."""
     pos = response.positions[start]
-    bound = response.unlisted_bound(start)
+    bound = response.unlisted(start)
     notes = [f"not among the {len(pos.alternatives)} listed tokens at position {start}"]
-    if bound == -math.inf:
-        notes.append(_SENTINEL_NOTE)
-    if response.truncated(start):
+    if bound.truncated:
         notes.append(_TRUNCATED_NOTE.format(i=start))
-    return LabelScore(label, bound, "upper_bound", "generation", start=start, note="; ".join(notes))
+    notes += _bound_notes(start, bound)
+    return LabelScore(
+        label, bound.logprob, "upper_bound", "generation", start=start, note="; ".join(notes)
+    )
 
 
 def _score_label(response: _Response, starts: list[int], label: str) -> LabelScore:

@@ -7,22 +7,28 @@ far it can be trusted (``status``), which method produced it and the token path 
 
 This module is the one place that turns log-probs into probabilities (:func:`logsumexp`,
 :func:`to_prob`) and that bounds the log-prob of a token a position does not list
-(:meth:`Position.unlisted_bound`).
+(:meth:`Position.unlisted`).
 
-The bound rule. An unlisted token's probability at a position is at most
+The bound rule. Provider sentinels in a top-k list (-9999, float32's lowest and other
+fillers at or below -9999, ``-inf``) are padding, not listed tokens: they carry no mass and
+bound nothing. Of the real entries, an unlisted token's probability at a position is at most
 
-1. the smallest probability *in the top-k list*: every unlisted token ranks below the
-   top-k. A sampled token that ranks below the top-k is listed by some servers (vLLM
-   appends it to ``top_logprobs``; OpenAI gives it only as the position's token) and is
-   no bound: it is the sampled token when it is absent from ``top_logprobs``, or when it
+1. the smallest probability *in the top-k list* (the *floor*): every unlisted token ranks
+   below the top-k. A sampled token that ranks below the top-k is listed by some servers
+   (vLLM appends it to ``top_logprobs``; OpenAI gives it only as the position's token) and
+   is no bound: it is the sampled token when it is absent from ``top_logprobs``, or when it
    is listed strictly below every other entry (then it may be such an extra; leaving it
    out only loosens the bound, never invalidates it);
 2. the mass the listed distinct tokens leave over: 1 - the sum of their probabilities,
-   the sampled token included.
+   the sampled token included, but only while it is more than float noise
+   (:data:`MASS_TOLERANCE`). A list whose probabilities sum to 1 or more (or to within that
+   noise of 1) is no evidence of any mass left over: it may have been truncated and
+   renormalised (``top_p < 1``: TGI's single entry at 0.0, sums well above 1) or rounded
+   (LM Studio's multiples of 0.25). On such a list an unlisted token may have any
+   probability up to the floor, so the floor alone bounds it (0.0 with no real entry).
 
 The tighter of the two is the bound; with an empty top-k list only the leftover mass
-bounds it. Listed probabilities known only to float precision make a leftover below
-:data:`MASS_TOLERANCE` unreliable, so the leftover is never taken below it.
+bounds it.
 """
 
 from __future__ import annotations
@@ -30,18 +36,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = [
     "MASS_TOLERANCE",
     "SENTINEL_LOGPROB",
     "STATUSES",
+    "TRUNCATION_TOLERANCE",
     "Alternative",
     "LabelScore",
     "Method",
     "PathStep",
     "Position",
     "Status",
+    "UnlistedBound",
     "logsumexp",
     "to_prob",
 ]
@@ -59,14 +67,17 @@ _SAME_TOKEN_TOL = 1e-3
 
 SENTINEL_LOGPROB = -9999.0
 """Log-probs at or below this are provider sentinels for "no mass" (vLLM and OpenAI clamp
-``-inf`` to -9999.0, sglang pads lists with float32's lowest, -3.4e38): read as ``-inf``."""
+``-inf`` to -9999.0, sglang pads lists with float32's lowest, -3.4e38): read as ``-inf``.
+In a top-k list such an entry is padding (a *filler*), not a listed token."""
 
 MASS_TOLERANCE = 1e-5
-"""Probability mass below this, left over by the listed tokens, is within float noise."""
+"""Probability mass up to this, left over by the listed tokens, is within float noise: no
+evidence that any mass is left over (the module's rule 2)."""
 
 TRUNCATION_TOLERANCE = 1e-3
 """Listed probabilities summing above 1 + this come from a truncated distribution
-(``top_p < 1``), not from float noise."""
+(``top_p < 1``), not from rounding or float noise. Either way a sum of 1 or more leaves no
+mass over to bound an unlisted token (the module's rule 2)."""
 
 STATUSES: tuple[Status, ...] = ("exact", "upper_bound", "missing")
 
@@ -84,13 +95,32 @@ class Alternative:
     bytes: tuple[int, ...] | None = None
 
 
+class UnlistedBound(NamedTuple):
+    """What a position says about the tokens it does not list (the module's bound rule).
+
+    ``logprob`` is the bound. ``floor`` is the smallest real top-k entry (0.0: none);
+    ``mass`` the summed probability of the listed distinct tokens. ``no_leftover``: that sum
+    leaves no more than :data:`MASS_TOLERANCE` over, so only the floor bounds (rule 2 does
+    not apply); ``truncated``: the list
+    looks truncated (``top_p < 1``); ``fillers``: sentinel entries left out as padding.
+    """
+
+    logprob: float
+    floor: float
+    mass: float
+    no_leftover: bool
+    truncated: bool
+    fillers: int
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     """One generated position: the sampled token and the listed top-k alternatives.
 
-    ``top_logprobs`` is what the API listed (it may or may not contain the sampled token);
-    :attr:`alternatives` is that list with the sampled token guaranteed in it, duplicates
-    (same token, same log-prob) listed once.
+    ``top_logprobs`` is what the API listed (it may or may not contain the sampled token;
+    it may be padded with sentinel fillers, read as ``-inf``); :attr:`alternatives` is that
+    list without the fillers and with the sampled token guaranteed in it, duplicates (same
+    token, same log-prob) listed once.
     """
 
     token: str
@@ -100,30 +130,42 @@ class Position:
 
     @property
     def alternatives(self) -> tuple[Alternative, ...]:
-        """The sampled token first, then the listed ones that are not it.
+        """The sampled token first, then the real listed ones that are not it.
 
-        A listed entry with the sampled token's text and (within 1e-3) its log-prob is the
-        sampled token listed again; the same text with another log-prob is a distinct token
-        id that decodes alike, and is kept. Exact repeats are listed once.
+        A listed entry with the sampled token's text (and bytes, where both are given) and
+        (within 1e-3) its log-prob is the sampled token listed again; the same text with
+        other bytes or another log-prob is a distinct token id that decodes alike, and is
+        kept. Exact repeats are listed once; fillers (sentinels, ``-inf``) not at all.
         """
-        seen: set[tuple[str, float]] = {(self.token, self.logprob)}
+        seen: set[tuple[str, float, tuple[int, ...] | None]] = {
+            (self.token, self.logprob, self.bytes)
+        }
         out: list[Alternative] = [Alternative(self.token, self.logprob, self.bytes)]
         for alt in self.top_logprobs:
-            key = (alt.token, alt.logprob)
-            if key in seen or (
-                alt.token == self.token and abs(alt.logprob - self.logprob) <= _SAME_TOKEN_TOL
-            ):
+            if alt.logprob == -math.inf:
+                continue  # a filler (see real_entries)
+            key = (alt.token, alt.logprob, alt.bytes)
+            if key in seen or (alt.token == self.token and self._is_sampled(alt)):
                 continue
             seen.add(key)
             out.append(alt)
         return tuple(out)
 
     @property
+    def real_entries(self) -> tuple[Alternative, ...]:
+        """``top_logprobs`` without its fillers: entries read as ``-inf`` (provider
+        sentinels, see :data:`SENTINEL_LOGPROB`) pad a list; they are not listed tokens."""
+        return tuple([a for a in self.top_logprobs if a.logprob != -math.inf])
+
+    @property
     def top_k(self) -> tuple[Alternative, ...]:
-        """The listed entries that are certainly among the top-k: ``top_logprobs`` without
-        a sampled token that may have been appended below it (see the module docstring)."""
-        listed = self.top_logprobs
-        others = [a for a in listed if not self._is_sampled(a)]
+        """The real entries that are certainly among the top-k: :attr:`real_entries`
+        without a sampled token that may have been appended below them (see the module
+        docstring)."""
+        return self._top_k(self.real_entries)
+
+    def _top_k(self, listed: tuple[Alternative, ...]) -> tuple[Alternative, ...]:
+        others = [a for a in listed if a.token != self.token or not self._is_sampled(a)]
         if len(others) == len(listed):
             return listed  # the sampled token is not listed: it is the extra one, if any
         if others and all(self.logprob < a.logprob for a in others):
@@ -131,7 +173,11 @@ class Position:
         return listed
 
     def _is_sampled(self, alt: Alternative) -> bool:
-        return alt.token == self.token and abs(alt.logprob - self.logprob) <= _SAME_TOKEN_TOL
+        """``alt`` is the sampled token: same text, same bytes where both are given (tokens
+        printed lossily, as ``\ufffd``, differ only there), log-prob within 1e-3."""
+        if alt.token != self.token or abs(alt.logprob - self.logprob) > _SAME_TOKEN_TOL:
+            return False
+        return alt.bytes is None or self.bytes is None or alt.bytes == self.bytes
 
     @property
     def listed_mass(self) -> float:
@@ -141,29 +187,28 @@ class Position:
     @property
     def truncated(self) -> bool:
         """The listed probabilities look like those of a truncated distribution
-        (``top_p < 1``): they sum above 1, or one entry is listed, at log-prob 0."""
-        return self._truncated(self.listed_mass)
+        (``top_p < 1``): they sum above 1 + :data:`TRUNCATION_TOLERANCE`, or one real entry
+        is listed, at log-prob 0."""
+        return self.unlisted().truncated
 
-    def _truncated(self, mass: float) -> bool:
-        if len(self.top_logprobs) == 1 and self.top_logprobs[0].logprob == 0.0:
-            return True
-        return mass > 1.0 + TRUNCATION_TOLERANCE
-
-    def bound_and_truncated(self) -> tuple[float, bool]:
-        """:meth:`unlisted_bound` and :attr:`truncated`, summing the listed mass once."""
+    def unlisted(self) -> UnlistedBound:
+        """The bound on any token not listed here, with the facts behind it (module rule)."""
         mass = self.listed_mass
-        return self._unlisted_bound(mass), self._truncated(mass)
+        real = self.real_entries
+        top_k = self._top_k(real)
+        floor = min([a.logprob for a in top_k]) if top_k else 0.0
+        leftover = 1.0 - mass
+        no_leftover = leftover <= MASS_TOLERANCE
+        # rule 2 only where some mass is known to be left over (not truncated, rounded or
+        # within float noise of none): else the floor alone
+        bound = floor if no_leftover else min(math.log(leftover), floor)
+        truncated = mass > 1.0 + TRUNCATION_TOLERANCE or (len(real) == 1 and real[0].logprob == 0.0)
+        fillers = len(self.top_logprobs) - len(real)
+        return UnlistedBound(bound, floor, mass, no_leftover, truncated, fillers)
 
     def unlisted_bound(self) -> float:
         """An upper bound on the log-prob of any token not listed here (the module's rule)."""
-        return self._unlisted_bound(self.listed_mass)
-
-    def _unlisted_bound(self, mass: float) -> float:
-        leftover = math.log(max(1.0 - mass, MASS_TOLERANCE))
-        top_k = self.top_k
-        if not top_k:
-            return leftover
-        return min(leftover, min(a.logprob for a in top_k))
+        return self.unlisted().logprob
 
 
 @dataclass(frozen=True, slots=True)

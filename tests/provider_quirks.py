@@ -7,6 +7,7 @@ without ``../shared/real-responses``; the numbers are made up.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -165,3 +166,45 @@ BYTE_LEVEL = chat([entry("Sports", -0.3, [("Sports", -0.3), ("ĠSports", -2.0), 
 # TGI and Together with top_p < 1: log-probs of the truncated distribution
 TRUNCATED_ONE_ENTRY = chat([entry("Sports", 0.0, [("Sports", 0.0)])])
 TRUNCATED_ABOVE_ONE = chat([entry("Sports", -0.1, [("Sports", -0.1), ("Art", -0.5)])])
+
+# -- the bound's evidence (issue 23): lists that are no slice of a full distribution ----------
+# TGI with top_p < 1: a single entry at log-prob 0.0 (the truncated distribution's only token)
+TGI_SINGLE_ENTRY = chat([entry("Deep", 0.0, [("Deep", 0.0)])])
+# Ollama's API examples: probabilities that sum past 1 (0.905 + 0.368 = 1.27)
+OLLAMA_PAST_ONE = {
+    "model": "example",
+    "message": {"role": "assistant", "content": "Hello"},
+    "logprobs": [entry("Hello", -0.1, [("Hello", -0.1), ("Hi", -1.0)])],
+}
+# LM Studio rounds probabilities to multiples of 0.25: 0.5 + 0.25 + 0.25 = 1 exactly, and
+# 0.75 + 0.5 = 1.25
+LMSTUDIO_ROUNDED_TO_ONE = chat(
+    [
+        entry(
+            "Sports",
+            math.log(0.5),
+            [("Sports", math.log(0.5)), ("Art", math.log(0.25)), ("Food", math.log(0.25))],
+        )
+    ]
+)
+LMSTUDIO_ROUNDED_PAST_ONE = chat(
+    [entry("Sports", math.log(0.75), [("Sports", math.log(0.75)), ("Art", math.log(0.5))])]
+)
+
+# Padding fillers in a top-k list: not listed tokens. sglang pads with float32's lowest;
+# vLLM and OpenAI clamp -inf to -9999.0; -inf itself (Python servers print -Infinity);
+# other huge negative fillers.
+FILLERS = {
+    "float32-lowest": -3.4028234663852886e38,
+    "huge-negative": -1e30,
+    "-inf": -math.inf,
+    "-9999": -9999.0,
+}
+
+
+def padded(filler: float, top: list[tuple[str, float]], n: int = 3) -> dict[str, Any]:
+    """A chat body whose one position lists ``top`` (the sampled token first), then ``n``
+    fillers at ``filler``."""
+    token, logprob = top[0]
+    fillers = [(f"<pad{j}>", filler) for j in range(n)]
+    return chat([entry(token, logprob, [*top, *fillers])])

@@ -1,8 +1,10 @@
 """A second, independent implementation of the matcher's semantics, kept as an oracle.
 
-It decodes nothing lazily, walks recursively and keeps every token as bytes from the start;
-test_matcher_reference.py checks with hypothesis that it and logprob_eval.matcher give the
-same scores (value, lower end, status, start, path and variants).
+It decodes nothing lazily, walks recursively and keeps every token as bytes from the start,
+and it computes the unlisted-token bound itself (:func:`rule_bound`, the rule as the README
+states it) rather than asking :mod:`logprob_eval.records`; test_matcher_reference.py checks
+with hypothesis that it and logprob_eval.matcher give the same scores (value, lower end,
+status, start, path and variants).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import Any
 
 from logprob_eval.matcher import _QUOTES, _TAIL, SEPARATOR_PATTERN
 from logprob_eval.parsing import parse_positions
-from logprob_eval.records import LabelScore, PathStep, Position, Status, logsumexp
+from logprob_eval.records import (
+    Alternative,
+    LabelScore,
+    PathStep,
+    Position,
+    Status,
+    logsumexp,
+)
 from logprob_eval.token_bytes import token_bytes
 
 
@@ -69,14 +78,15 @@ class _Prepared:
         self.alts: list[tuple[_Alt, ...]] = []
         self.bound: list[float] = []
         for pos in positions:
-            raws = [token_bytes(a.token, a.bytes) for a in pos.alternatives]
+            listed = _listed(pos)
+            raws = [token_bytes(a.token, a.bytes) for a in listed]
             self.alts.append(
                 tuple(
                     _Alt(a.token, first(r), inner(r), a.logprob, j == 0)
-                    for j, (a, r) in enumerate(zip(pos.alternatives, raws, strict=True))
+                    for j, (a, r) in enumerate(zip(listed, raws, strict=True))
                 )
             )
-            self.bound.append(pos.unlisted_bound())
+            self.bound.append(rule_bound(pos))
         self.starts: list[int] = []
         tail = ""
         for i, pos in enumerate(positions):
@@ -94,15 +104,55 @@ class _Prepared:
             tail = (tail + token_bytes(pos.token, pos.bytes).decode("utf-8", "replace"))[-_TAIL:]
 
 
+def _is_sampled(pos: Position, a: Alternative) -> bool:
+    """A listed entry that is the sampled token again: same text, same bytes where both
+    are given, log-prob within 1e-3."""
+    same_bytes = a.bytes is None or pos.bytes is None or a.bytes == pos.bytes
+    return a.token == pos.token and abs(a.logprob - pos.logprob) <= 1e-3 and same_bytes
+
+
+def _listed(pos: Position) -> list[Alternative]:
+    """The sampled token, then every real listed entry that is not it, each token once
+    (entries at -inf are sentinel padding, no listed tokens)."""
+    out = [Alternative(pos.token, pos.logprob, pos.bytes)]
+    for a in pos.top_logprobs:
+        if a.logprob == -math.inf or _is_sampled(pos, a):
+            continue
+        if all((a.token, a.logprob, a.bytes) != (b.token, b.logprob, b.bytes) for b in out):
+            out.append(a)
+    return out
+
+
+def rule_bound(pos: Position) -> float:
+    """The unlisted-token bound, written again from the rule (README, Scoring semantics).
+
+    Entries at -inf (sentinels: -9999 or lower) pad the list and are left out. The floor is
+    the smallest real entry, without a sampled token listed strictly below all the others
+    (it may be an appended extra). The listed mass (distinct tokens, the sampled one
+    included) leaves 1 - mass over; 1e-5 or less (float noise), or a mass of 1 or more,
+    leaves nothing known, and the floor alone bounds (0.0 with no real entry).
+    """
+    real = [a for a in pos.top_logprobs if a.logprob > -math.inf]
+    others = [a for a in real if not _is_sampled(pos, a)]
+    appended = len(others) < len(real) and others and all(pos.logprob < a.logprob for a in others)
+    top_k = [a.logprob for a in (others if appended or len(others) == len(real) else real)]
+    mass = math.fsum(math.exp(a.logprob) for a in _listed(pos))
+    floor = min(top_k, default=0.0)
+    if 1.0 - mass <= 1e-5:
+        return floor
+    return min(math.log(1.0 - mass), floor)
+
+
 def _classify(tok: bytes, remaining: bytes) -> str | None:
-    """``complete``, ``prefix`` or None for a normalised token against the rest of a label."""
+    """``complete``, ``prefix``, ``open`` (the rest of the label, then bytes that are no
+    whole character) or None for a normalised token against the rest of a label."""
     if not tok:
         return None
     if tok.startswith(remaining):
         try:
             extra = tok[len(remaining) :].decode("utf-8")
         except UnicodeDecodeError:
-            return None
+            return "open"
         return None if any(c.isalnum() for c in extra) else "complete"
     if remaining.startswith(tok):
         return "prefix"
@@ -130,7 +180,7 @@ def _from(
             out.append(_Contribution(acc + alt.logprob, "exact", step))
         elif kind == "prefix" and alt.sampled:
             follow = alt
-        elif kind == "prefix":
+        elif kind in ("prefix", "open"):  # off the sampled path, or maybe no label at all
             out.append(_Contribution(acc + alt.logprob, "upper_bound", step))
     sampled = prep.alts[i][0]
     step = (*path, PathStep(i, sampled.raw, sampled.logprob, True))

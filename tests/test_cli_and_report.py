@@ -152,7 +152,11 @@ def test_report_survives_all_failed_config(tmp_path):
 
 
 def test_report_counts_truncated_and_sentinel_scores(tmp_path):
-    notes = {"A": "position 0 lists a truncated distribution ... send top_p=1", "B": ""}
+    notes = {
+        "A": "position 0 lists a truncated distribution ... send top_p=1",
+        "B": "position 0: the listed probabilities sum to 1, ... no mass is known to be left "
+        "over: ...",
+    }
     rows = [
         dict(
             example_id=f"e{i}",
@@ -176,6 +180,7 @@ def test_report_counts_truncated_and_sentinel_scores(tmp_path):
     got = summary["configs"]["m:x/generation/t/n"]["notes"]
     assert "3 score(s) read a truncated distribution" in " ".join(got)
     assert "2 score(s) met a provider sentinel" in " ".join(got)
+    assert "3 bound(s) from the smallest listed entry alone" in " ".join(got)
     run = write_report(tmp_path, df, summary, sweeps)
     assert "send top_p=1" in (run / "report.html").read_text()
 

@@ -12,8 +12,9 @@ raises the typed error it should, with the right hint; a label equal to the samp
 token scores that token's log-prob (with the same-position variants) as its exact lower
 end, and is exact unless a listed token is only a prefix of it; a label spelled only by an
 alternative scores its log-prob the same way; an absent label gets the bound of the rule,
-computed here independently; no score is NaN or a sentinel; echoed label sums follow the
-text offsets.
+computed independently (``tests/reference_matcher.rule_bound``), at every position, with a
+note where the listed mass is 1 or more; no score is NaN or a sentinel; echoed label sums
+follow the text offsets.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from logprob_eval.parsing import (
 )
 from logprob_eval.records import Position, logsumexp
 from logprob_eval.token_bytes import token_bytes
+
+from .reference_matcher import rule_bound
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "real-responses"
 FILES = sorted(SHARED.glob("*.json")) if SHARED.is_dir() else []
@@ -72,20 +75,6 @@ def _parse(path: Path) -> list[Position]:
 
 def _ids(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
-
-
-def _rule_bound(pos: Position) -> float:
-    """The unlisted-token bound, written again from the rule (README, Scoring semantics)."""
-    listed = {(a.token, a.logprob) for a in pos.top_logprobs}
-    sampled_listed = any(t == pos.token and abs(lp - pos.logprob) <= 1e-3 for t, lp in listed)
-    others = [lp for t, lp in listed if not (t == pos.token and abs(lp - pos.logprob) <= 1e-3)]
-    if sampled_listed and not (others and pos.logprob < min(others)):
-        top_k = [*others, pos.logprob]  # the sampled token ranks within the top-k
-    else:
-        top_k = others  # not listed, or listed below all: possibly an appended extra
-    mass = math.fsum(math.exp(lp) for lp in {*others, pos.logprob})
-    leftover = math.log(max(1.0 - mass, 1e-5))
-    return min(leftover, min(top_k)) if top_k else leftover
 
 
 def _text(token: str, given: tuple[int, ...] | None) -> str | None:
@@ -171,9 +160,29 @@ def test_absent_label_gets_the_rule_bound(path: Path) -> None:
     score = match_labels([ABSENT], pos, multi_label=False)[ABSENT]
     assert score.status == "upper_bound"
     assert score.lower == -math.inf
-    assert math.isclose(score.logprob, _rule_bound(pos[0]), abs_tol=1e-12)
+    assert math.isclose(score.logprob, rule_bound(pos[0]), abs_tol=1e-12)
     if pos[0].truncated:
         assert "top_p=1" in score.note
+    if pos[0].unlisted().no_leftover:  # no mass left over: the smallest listed entry bounds
+        assert "no mass is known to be left over" in score.note
+
+
+@needs_shared
+@pytest.mark.parametrize("path", _parsed_files(), ids=_ids(_parsed_files()))
+def test_every_position_bound_follows_the_rule(path: Path) -> None:
+    """At every position of every body (not only the first): the bound of the rule, never
+    above the smallest real top-k entry, and that entry alone where the listed mass is 1 or
+    more; an absent label whose answer begins there gets it, with the note that says why."""
+    positions = _parse(path)
+    for i, p in enumerate(positions):
+        bound = p.unlisted()
+        assert bound.logprob == rule_bound(p), (path.name, i)
+        assert bound.logprob <= bound.floor
+        if bound.no_leftover:
+            assert bound.logprob == bound.floor
+            score = match_labels([ABSENT], positions[i:], multi_label=False)[ABSENT]
+            assert score.logprob == bound.floor
+            assert f"position 0: the listed probabilities sum to {bound.mass:.6g}" in score.note
 
 
 @needs_shared
@@ -226,7 +235,7 @@ def test_recorded_runs_have_sampled_tokens_outside_the_top_k() -> None:
         outside = [p for p in pos if all(a.token != p.token for a in p.top_logprobs)]
         assert (len(pos), len(outside)) == (n_positions, n_outside)
         for p in outside:
-            assert p.unlisted_bound() == _rule_bound(p)
+            assert p.unlisted_bound() == rule_bound(p)
             assert p.unlisted_bound() <= min(a.logprob for a in p.top_logprobs)
 
 

@@ -76,23 +76,50 @@ LABELS = [
     "Arts",
     "C++",
     "日本",
+    "中",
     "café",
+]
+
+# tokens printed lossily (U+FFFD for bytes that are no whole character, as vLLM and Ollama
+# print them) with their real bytes: pieces of 日本 and 中, a label followed by the start of
+# a character (open: never complete), and the end of an em dash
+LOSSY = [
+    (b"\xe6\x97", "\ufffd"),
+    (b"\xa5", "\ufffd"),
+    (b"\xe4\xb8", "\ufffd"),
+    (b"\xad", "\ufffd"),
+    (b" Sports\xe2\x80", " Sports\ufffd"),
+    (b"Art\xf0\x9f", "Art\ufffd"),
+    (b"\x94", "\ufffd"),
 ]
 
 # a few round values make ties (between starts, variants, exact and bound) common
 lp = st.floats(min_value=-20, max_value=0, allow_nan=False) | st.sampled_from(
     [0.0, -0.5, -1.0, -9999.0]  # -9999: a provider sentinel
 )
-alternative = st.fixed_dictionaries({"token": st.sampled_from(PIECES), "logprob": lp})
+# a top-k list may also be padded with fillers: float32's lowest, other huge negatives, -inf
+alt_lp = lp | st.sampled_from([-3.4028234663852886e38, -1e30, -math.inf])
+
+
+@st.composite
+def token_entry(draw: st.DrawFn, logprobs: st.SearchStrategy[float]) -> dict[str, Any]:
+    """A token as a server lists it: text only, or lossy text with its bytes."""
+    if draw(st.integers(0, 5)) == 0:
+        raw, text = draw(st.sampled_from(LOSSY))
+        return {"token": text, "logprob": draw(logprobs), "bytes": list(raw)}
+    return {"token": draw(st.sampled_from(PIECES)), "logprob": draw(logprobs)}
+
+
+alternative = token_entry(alt_lp)
 
 
 @st.composite
 def position(draw: st.DrawFn) -> dict[str, Any]:
-    token, logprob = draw(st.sampled_from(PIECES)), draw(lp)
+    sampled = draw(token_entry(lp))
     top = draw(st.lists(alternative, max_size=8))
     if draw(st.booleans()):  # providers list the sampled token among the alternatives
-        top.insert(draw(st.integers(0, len(top))), {"token": token, "logprob": logprob})
-    return {"token": token, "logprob": logprob, "top_logprobs": top}
+        top.insert(draw(st.integers(0, len(top))), dict(sampled))
+    return {**sampled, "top_logprobs": top}
 
 
 @settings(max_examples=500)

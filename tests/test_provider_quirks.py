@@ -97,9 +97,13 @@ def test_sentinels_are_no_mass_and_noted():
     pos = parse_openai_chat(q.SENTINELS)
     assert [a.logprob for a in pos[0].top_logprobs][1:] == [-math.inf, -math.inf]
     scores = match_labels(["Yes", "No", "Maybe"], pos)
-    assert scores["No"].logprob == -math.inf and scores["No"].status == "exact"
-    assert "sentinel" in scores["No"].note
-    assert scores["Maybe"].logprob == -math.inf  # the top-k list reaches zero mass
+    # the sentinels pad the list: "No" is no listed token, and neither it nor "Maybe" is
+    # bounded by them; the one real entry leaves 1 - e^-0.01 over
+    leftover = math.log(1 - math.exp(-0.01))
+    for label in ("No", "Maybe"):
+        assert scores[label].status == "upper_bound" and scores[label].lower == -math.inf
+        assert scores[label].logprob == pytest.approx(leftover, abs=1e-12)
+        assert "2 sentinel filler(s)" in scores[label].note
     assert scores["Yes"].logprob == -0.01
 
 

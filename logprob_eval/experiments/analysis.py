@@ -120,6 +120,8 @@ _QUIRKS = {
     "top_p=1": "score(s) read a truncated distribution (the server sampled with top_p < 1): "
     "send top_p=1",
     "sentinel": "score(s) met a provider sentinel (-9999 or lower), read as no mass",
+    "no mass is known to be left over": "bound(s) from the smallest listed entry alone: the "
+    "listed probabilities summed to 1 or more (a truncated or rounded list)",
 }
 
 
