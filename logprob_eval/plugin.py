@@ -26,7 +26,10 @@ MARKERS = {
     "ollama": "uses an Ollama server (>= 0.12.11)",
     "gemini": "uses the Gemini API (record with GEMINI_API_KEY set)",
     "anthropic": "names an Anthropic model: skips, Anthropic returns no log-probs",
+    "llama_server": "served by llama.cpp's llama-server, which the suite starts when recording",
+    "llama_cpp_python": "served by llama-cpp-python's server, started when recording",
 }
+
 _MARKER_OF = {"openai-responses": "openai"}  # providers marked by another provider's name
 _FRAMES_KEY = "logprob_eval_frames"
 _COMPUTED_KEY = "logprob_eval_computed"
@@ -213,6 +216,10 @@ def _marks(case: Any) -> list[Any]:
     provider = _MARKER_OF.get(case.model.provider, case.model.provider)
     if provider in MARKERS:
         marks.append(getattr(pytest.mark, provider))
+    if case.model.server is not None and provider != "local":
+        from .server.thirdparty import SERVER_MARKS
+
+        marks.append(getattr(pytest.mark, SERVER_MARKS[case.model.server]))
     return marks
 
 

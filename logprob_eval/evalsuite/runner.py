@@ -32,6 +32,7 @@ import shlex
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -90,6 +91,8 @@ _KEY_ENV = {
 
 _BATCH_KEYS = ("batch", "batch_poll_interval", "batch_cache_dir")
 """Suite keys of a model entry that choose batch scoring (not backend options)."""
+_SUITE_ONLY = (*_BATCH_KEYS, "one_token_batches", "sample")
+"""Suite keys of a model entry that are no backend options."""
 
 _T = TypeVar("_T")
 Work = Callable[[Backend, bool], _T]
@@ -99,6 +102,10 @@ Work = Callable[[Backend, bool], _T]
 def record_command(case: Case, mode: str = "once") -> str:
     provider = case.model.provider
     mark = _MARK.get(provider, "live")
+    if case.model.server is not None:
+        from ..server.thirdparty import SERVER_MARKS
+
+        mark = SERVER_MARKS[case.model.server]
     return (
         f"{_KEY_HINT.get(provider, '')}pytest evals -m {mark} -k {shlex.quote(case.id)} "
         f"--record-mode={mode}"
@@ -154,12 +161,16 @@ class SuiteRunner:
         self._transformed: Any = None  # MatrixCache of the transformed cases' rows
         self._transformed_ids: set[str] = set()
         self._dataset: Dataset | None = None
-        self._server: Any = None
-        self._server_error: LogprobEvalError | None = None
+        self._servers: dict[str, Any] = {}  # started servers (ServerProcess) by settings
+        self._server_errors: dict[str, LogprobEvalError] = {}
         self._failed: dict[str, RecordingFailedError] = {}
         self.requests_live = 0
 
     # data ------------------------------------------------------------------------------------
+
+    @property
+    def _seed(self) -> int:
+        return int(self.config.dataset.get("seed", 0))
 
     @property
     def dataset(self) -> Dataset:
@@ -185,37 +196,47 @@ class SuiteRunner:
         if match:
             opts["match_options"] = match
         opts["method"] = method
-        provider = case.model.provider
-        if provider == "local":
-            opts["base_url"] = self._local_url(case) if live else REPLAY_PLACEHOLDER_URL
+        provider, server = case.model.provider, case.model.server
+        if server is not None:
+            opts["base_url"] = self._server_url(case) if live else REPLAY_PLACEHOLDER_URL
         elif not live and provider in _KEY_ENV and not any(map(os.environ.get, _KEY_ENV[provider])):
             opts["api_key"] = REPLAY_PLACEHOLDER_KEY
-        for key in ("server_options", "templates", "label_sets", *_BATCH_KEYS):
+        for key in ("server_options", "templates", "label_sets", *_SUITE_ONLY):
             opts.pop(key, None)
-        return get_backend(case.model.spec, **opts)
+        spec = case.model.spec
+        if server is not None and provider != "local":  # "...@llama-server": its real URL
+            spec = f"{spec.rsplit('@', 1)[0]}@{opts.pop('base_url')}"
+        return get_backend(spec, **opts)
 
-    def _local_url(self, case: Case) -> str:
-        """The local server's URL, started on first use. A server that failed to start is
+    def _server_url(self, case: Case) -> str:
+        """The URL of the server the case's model needs (:attr:`ModelEntry.server`),
+        started on first use and kept for the session. A server that failed to start is
         not tried again: every later case fails at once with the same cause."""
-        if self._server_error is not None:
-            raise self._server_error
-        if self._server is None:
-            from ..server.process import LocalServer
+        from ..server.thirdparty import make_server
 
-            model = case.model.spec.split(":", 1)[1]
-            server = LocalServer(model, **dict(case.model.options.get("server_options", {})))
+        kind = case.model.server
+        assert kind is not None
+        model = case.model.spec.split(":", 1)[1].split("@", 1)[0]
+        options = dict(case.model.options.get("server_options", {}))
+        if case.model.options.get("one_token_batches"):
+            options["one_token_batches"] = True
+        key = json.dumps([kind, model, options], sort_keys=True)
+        if key in self._server_errors:
+            raise self._server_errors[key]
+        if key not in self._servers:
+            server = make_server(kind, model, **options)
             try:
                 server.start()
             except LogprobEvalError as exc:
-                self._server_error = exc
+                self._server_errors[key] = exc
                 raise
-            self._server = server
-        return str(self._server.base_url)
+            self._servers[key] = server
+        return str(self._servers[key].base_url)
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
 
     # replay and record --------------------------------------------------------------------
 
@@ -332,7 +353,9 @@ class SuiteRunner:
         """Rows for the dataset sample plus the content-free inputs, scored once."""
         if case.id in self._scores:
             return self._scores[case.id]
-        examples = [*self.dataset, *content_free_examples()]
+        sample = case.model.options.get("sample")
+        texts = self.dataset.sample(int(sample), seed=self._seed) if sample else self.dataset
+        examples = [*texts, *content_free_examples()]
         jobs = make_jobs(examples, [case.template], [case.label_set])
         retry = RetryPolicy(attempts=1 if self.record_mode == "none" else 6)
 
@@ -352,6 +375,9 @@ class SuiteRunner:
         # the backend (and, when recording, the local server) starts outside the cassette:
         # only scoring traffic is recorded
         rows = self._run(case, case.id, case.method, work)
+        if case.model.provider != "local" and case.model.server is not None:
+            # the backend's spec holds the server's port; the case's config names the server
+            rows = [replace(r, model=case.model.spec) for r in rows]
         self._scores[case.id] = rows
         return rows
 
