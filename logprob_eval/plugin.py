@@ -255,7 +255,13 @@ def _weak_floor_lines(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = set(metafunc.fixturenames)
-    wanted = names & {"llm_case", "llm_template_group", "llm_label_group", "llm_method_pair"}
+    wanted = names & {
+        "llm_case",
+        "llm_template_group",
+        "llm_label_group",
+        "llm_method_pair",
+        "llm_server_pair",
+    }
     if not wanted:
         return
     try:
@@ -270,17 +276,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(
                 fixture, [pytest.param(g, id=k, marks=_marks(g[0])) for k, g in groups.items()]
             )
+    if "llm_server_pair" in names:
+        metafunc.parametrize(
+            "llm_server_pair",
+            [
+                pytest.param(p, id=f"{p[0].id}-vs-{p[1].model.slug}", marks=_marks(p[1]))
+                for p in _server_pairs(cases)
+            ],
+        )
     if "llm_method_pair" in names:
         exact = {
-            (c.model.spec, c.template.name, c.label_set.name): c
+            (c.model.label, c.template.name, c.label_set.name): c
             for c in cases
             if c.method == "exact"
         }
         pairs = [
-            (g, exact[(g.model.spec, g.template.name, g.label_set.name)])
+            (g, exact[(g.model.label, g.template.name, g.label_set.name)])
             for g in cases
             if g.method == "generation"
-            and (g.model.spec, g.template.name, g.label_set.name) in exact
+            and (g.model.label, g.template.name, g.label_set.name) in exact
         ]
         metafunc.parametrize(
             "llm_method_pair",
@@ -289,6 +303,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for p in pairs
             ],
         )
+
+
+def _server_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
+    """Cases of one model, method, template and label set on two servers the suite starts,
+    both with one-token batches or both with default batching."""
+    by_config: dict[tuple[str, ...], list[Any]] = {}
+    for c in cases:
+        if c.model.server is None:
+            continue
+        name = c.model.spec.split(":", 1)[1].split("@", 1)[0]
+        by_config.setdefault((name, c.method, c.template.name, c.label_set.name), []).append(c)
+    return [
+        (a, b)
+        for group in by_config.values()
+        for i, a in enumerate(group)
+        for b in group[i + 1 :]
+        if a.model.one_token_batches == b.model.one_token_batches
+    ]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -392,7 +424,13 @@ def update_baselines(request: pytest.FixtureRequest) -> bool:
 
 
 # -- the run's report -------------------------------------------------------------------------
-_CASE_PARAMS = ("llm_case", "llm_template_group", "llm_label_group", "llm_method_pair")
+_CASE_PARAMS = (
+    "llm_case",
+    "llm_template_group",
+    "llm_label_group",
+    "llm_method_pair",
+    "llm_server_pair",
+)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -409,13 +447,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.llm_case = {
             "case": item.callspec.id,  # type: ignore[attr-defined]
             "config": case.config if case is not None else None,
-            "model": first.model.spec.split("@")[0] if first is not None else "",
+            "model": _model_name(first.model) if first is not None else "",
             "test": getattr(item, "originalname", item.name),
         }
         if call.excinfo is not None and report.failed:
             report.llm_failures = getattr(call.excinfo.value, "failures", None)
             report.llm_message = str(call.excinfo.value)[:2000]
     return report
+
+
+def _model_name(model: Any) -> str:
+    """A model as the report groups cases: its spec without a URL (a server the suite
+    starts is named, with its batching)."""
+    return str(model.label) if model.server is not None else str(model.spec.split("@")[0])
 
 
 def _frames_of_this_process(config: pytest.Config) -> dict[str, Any]:
@@ -428,10 +472,11 @@ def _computed_in_this_process(config: pytest.Config) -> str:
     serial equals -n N): per-case analyses and pair agreements."""
     runner = _state(config).get("runner")
     if runner is None:
-        return json.dumps({"analyses": {}, "pairs": []})
+        return json.dumps({"analyses": {}, "pairs": [], "servers": []})
     analyses = {c: a.as_json() for c, a in runner.all_analyses().items()}
     pairs = [p.as_json() for p in runner.all_pairs().values()]
-    return json.dumps({"analyses": analyses, "pairs": pairs})
+    servers = list(runner.server_pairs.values())
+    return json.dumps({"analyses": analyses, "pairs": pairs, "servers": servers})
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
@@ -493,6 +538,7 @@ def _write_report(config: pytest.Config, exitstatus: int) -> None:
         baselines=suite.baseline_dir,
         case_configs={c.id: c.config for c in suite.cases()},
         compare_to=Path(other) if (other := config.getoption("--llm-compare-to")) else None,
+        servers=[s for c in computed_json for s in c.get("servers", [])],
     )
     state["report_seconds"] = time.perf_counter() - started
     if other:

@@ -119,9 +119,7 @@ def build(version: str, jobs: int) -> Path:
         if ninja:
             gen.append(f"-DCMAKE_MAKE_PROGRAM={ninja}")
         run([cmake, "-S", str(src), "-B", str(work / "build"), *gen, *CMAKE_FLAGS])
-        run(
-            [cmake, "--build", str(work / "build"), "--target", "llama-server", "-j", str(jobs)]
-        )
+        run([cmake, "--build", str(work / "build"), "--target", "llama-server", "-j", str(jobs)])
         built = work / "build" / "bin" / "llama-server"
         part = dest.with_name(dest.name + ".part")
         shutil.copy2(built, part)

@@ -63,12 +63,24 @@ class ModelEntry:
         return "logprob-eval" if self.provider == "local" else started_server(self.spec)
 
     @property
+    def one_token_batches(self) -> bool:
+        return bool(self.options.get("one_token_batches"))
+
+    @property
+    def label(self) -> str:
+        """The model as the report's configs name it: the spec, marked when the suite's
+        server evaluates one token per batch (the same spec may be served both ways)."""
+        return f"{self.spec} 1tok" if self.one_token_batches else self.spec
+
+    @property
     def slug(self) -> str:
         """The spec as the start of a case id: without a URL, with a started server's name
-        (``openai-compatible-gemma-3-270m-llama-server``)."""
+        and ``1tok`` for one-token batches (``openai-compatible-gemma-3-270m-llama-server``)."""
         base, _, tail = self.spec.partition("@")
         if self.provider != "local" and self.server is not None:
             base = f"{base}-{tail}"
+        if self.one_token_batches:
+            base += "-1tok"
         return re.sub(r"[^A-Za-z0-9.]+", "-", base).strip("-")
 
 
@@ -89,7 +101,7 @@ class Case:
     def config(self) -> str:
         from ..experiments.table import config_id
 
-        return config_id(self.model.spec, self.method, self.template.name, self.label_set.name)
+        return config_id(self.model.label, self.method, self.template.name, self.label_set.name)
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,7 @@ class SuiteRunner:
         self._server_errors: dict[str, LogprobEvalError] = {}
         self._failed: dict[str, RecordingFailedError] = {}
         self.requests_live = 0
+        self.server_pairs: dict[tuple[str, str], dict[str, Any]] = {}  # for the report
 
     # data ------------------------------------------------------------------------------------
 
@@ -375,9 +376,9 @@ class SuiteRunner:
         # the backend (and, when recording, the local server) starts outside the cassette:
         # only scoring traffic is recorded
         rows = self._run(case, case.id, case.method, work)
-        if case.model.provider != "local" and case.model.server is not None:
+        if rows and case.model.server is not None and case.model.label != rows[0].model:
             # the backend's spec holds the server's port; the case's config names the server
-            rows = [replace(r, model=case.model.spec) for r in rows]
+            rows = [replace(r, model=case.model.label) for r in rows]
         self._scores[case.id] = rows
         return rows
 
@@ -458,6 +459,29 @@ class SuiteRunner:
         else:
             self._transformed.add(transformed)
         self._transformed_ids.add(case.id)
+
+    def server_agreement(self, a: Case, b: Case, tolerance: float) -> Any:
+        """How the scores of two cases of one config on two servers agree
+        (:func:`~logprob_eval.experiments.servers.server_agreement`), kept for the run's
+        report: strict (within ``tolerance``) when both servers evaluate one token per
+        batch, measured otherwise."""
+        from ..experiments.servers import server_agreement
+
+        found = server_agreement(self.frame(a), self.frame(b))
+        strict = a.model.one_token_batches and b.model.one_token_batches
+        if strict:
+            verdict = "agree" if found.holds(tolerance) else "DIFFER"
+            verdict += f" (tolerance {tolerance:g})"
+        else:
+            verdict = "measured"
+        self.server_pairs[(a.id, b.id)] = {
+            **found.as_json(),
+            "a": a.id,
+            "b": b.model.label,
+            "batching": "one-token" if strict else "default",
+            "verdict": verdict,
+        }
+        return found
 
     def teacher_forced(
         self, case: Case, name: str, requests: Sequence[tuple[str, Sequence[str]]]

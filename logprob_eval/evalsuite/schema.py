@@ -141,6 +141,12 @@ class MethodAgreementTable(_Table):
     min_compared: Annotated[int, Field(ge=0)] = 1
 
 
+class ServerAgreementTable(_Table):
+    """The same config on two servers the suite starts, both with one-token batches."""
+
+    tolerance: Annotated[float, Field(gt=0.0)] = 1e-4  # nats, every row
+
+
 class RegressionTable(_Table):
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
     min_effect: Annotated[float, Field(ge=0.0)] = 0.02
@@ -159,6 +165,7 @@ class ExpectationsTable(_Table):
     thresholds: ThresholdsTable = ThresholdsTable()
     stability: StabilityTable = StabilityTable()
     method_agreement: MethodAgreementTable = MethodAgreementTable()
+    server_agreement: ServerAgreementTable = ServerAgreementTable()
     regression: RegressionTable = RegressionTable()
     at_chance: AtChanceTable = AtChanceTable()
 
