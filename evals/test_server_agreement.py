@@ -4,8 +4,9 @@ suite starts (``spec = "...@llama-server"``, ``"...@llama-cpp-python"``,
 
 * **One-token batches on both** (``one_token_batches = true``): llama.cpp computes the same
   numbers whichever server calls it, so every score (and every interval's lower end) must
-  agree within ``[expectations.server_agreement] tolerance``, with the same statuses and
-  identical label rankings on every text.
+  agree within ``[expectations.server_agreement] tolerance`` (an override names a server
+  whose own arithmetic is coarser, and why), with the same statuses and identical label
+  rankings on every text.
 * **Default batching on both**: llama.cpp's numbers depend on the batch a token is
   evaluated in, and each server batches its own way: the differences and whether the
   rankings held are measured and shown in the report ("Across servers"); the test checks
@@ -14,10 +15,15 @@ suite starts (``spec = "...@llama-server"``, ``"...@llama-cpp-python"``,
 
 from __future__ import annotations
 
+import fnmatch
+
 
 def test_server_agreement(llm_server_pair, llm_runner, llm_config, record_property):
     a, b = llm_server_pair
     tolerance = float(llm_config.expect("server_agreement", "tolerance", 1e-4))
+    for override in llm_config.expect("server_agreement", "overrides", []):
+        if any(fnmatch.fnmatchcase(c.id, g) for c in (a, b) for g in override["cases"]):
+            tolerance = float(override["tolerance"])  # a server's own limit, said in "why"
     found = llm_runner.server_agreement(a, b, tolerance)
     for key, value in found.as_json().items():
         if key != "worst":

@@ -141,10 +141,17 @@ class MethodAgreementTable(_Table):
     min_compared: Annotated[int, Field(ge=0)] = 1
 
 
+class ServerAgreementOverride(_Table):
+    cases: Annotated[list[str], Field(min_length=1)]  # globs on either case's id
+    why: str = ""
+    tolerance: Annotated[float, Field(gt=0.0)]
+
+
 class ServerAgreementTable(_Table):
     """The same config on two servers the suite starts, both with one-token batches."""
 
     tolerance: Annotated[float, Field(gt=0.0)] = 1e-4  # nats, every row
+    overrides: list[ServerAgreementOverride] = []
 
 
 class RegressionTable(_Table):

@@ -10,7 +10,8 @@ Each server is what a user would run; the options the project relies on are set 
 * llama-server: the binary built by ``scripts/build_llama_server.py`` from the llama.cpp
   sources vendored in the installed llama-cpp-python's sdist (same llama.cpp), cached by
   version outside the checkout; one slot (``-np 1``); ``one_token_batches`` adds ``-ub 1``
-  (``-b 1`` aborts there).
+  (``-b 1`` aborts there) and ``-fa off`` (the other servers' attention kernels). Its
+  log-probs still differ by a few 1e-4 nats: it sums the softmax's 262k terms in float32.
 * ``logprob-eval serve``: ``one_token_batches`` sets ``--prefill-chunk 1``.
 
 llama.cpp's numbers depend on the batch a token is evaluated in, so servers agree to
@@ -189,7 +190,9 @@ class LlamaServer(ServerProcess):
             "-np", "1",
         ]  # fmt: skip
         if self.one_token_batches:
-            cmd += ["-ub", "1"]
+            # flash attention (llama-server's default "auto" turns it on here; llama-cpp-python
+            # and logprob-eval serve run without it) is other arithmetic: up to 0.29 nats
+            cmd += ["-ub", "1", "-fa", "off"]
         return cmd
 
 
