@@ -26,6 +26,9 @@ from logprob_eval.prompts import LabelSet, get_label_set, get_template
 from logprob_eval.scoring import RetryPolicy, make_jobs, score_jobs
 
 TOLERANCE = 1e-4
+LLAMA_SERVER_TOLERANCE = 1e-3
+"""llama-server normalises log-probs with a float32 sum of 262k exponentials: one position's
+log-probs all move by the same few 1e-4 nats (3e-4 to 7e-4 measured); rankings stay."""
 TEXTS = [
     Example("t1", "The striker scored twice in the last ten minutes.", ("Sports",)),
     Example("t2", "The museum opened a hall of old paintings.", ("Art",)),
@@ -42,10 +45,10 @@ def _frame(url: str, method: str, texts=TEXTS, label_set: LabelSet = NORMAL, **o
     return to_frame(rows)
 
 
-def _assert_agree(a, b):
+def _assert_agree(a, b, tolerance: float = TOLERANCE):
     agreement = server_agreement(a, b)
     assert agreement.rows == len(a) == len(b)
-    assert agreement.holds(TOLERANCE), agreement.as_json()
+    assert agreement.holds(tolerance), agreement.as_json()
 
 
 def test_generation_agrees_on_three_servers(
@@ -55,7 +58,8 @@ def test_generation_agrees_on_three_servers(
     own = _frame(own_server_1tok.base_url, "generation", **options)
     assert (own["status"] == "exact").any()  # the check covers exact scores and bounds
     assert (own["status"] == "upper_bound").any()
-    _assert_agree(_frame(llama_server_1tok.base_url, "generation", **options), own)
+    llama_server = _frame(llama_server_1tok.base_url, "generation", **options)
+    _assert_agree(llama_server, own, LLAMA_SERVER_TOLERANCE)
     _assert_agree(_frame(llama_cpp_python_1tok.base_url, "generation", **options), own)
 
 
@@ -132,7 +136,7 @@ def test_record_mode_once_starts_the_server_the_case_needs(tmp_path: Path, llama
     )
     config = load_eval_config(tmp_path / "evals.toml")
     [case] = config.cases()
-    assert case.id == "openai-compatible-gemma-3-270m-llama-server-generation-simple-normal"
+    assert case.id == "openai-compatible-gemma-3-270m-llama-server-1tok-generation-simple-normal"
     recorder = SuiteRunner(config, cassette_dir=tmp_path / "c", record_mode="once")
     try:
         recorded = recorder.frame(case)
@@ -145,4 +149,4 @@ def test_record_mode_once_starts_the_server_the_case_needs(tmp_path: Path, llama
     assert recorded[["example_id", "label", "logprob", "status"]].equals(
         replayed[["example_id", "label", "logprob", "status"]]
     )
-    assert set(replayed["model"]) == {"openai-compatible:gemma-3-270m@llama-server"}
+    assert set(replayed["model"]) == {"openai-compatible:gemma-3-270m@llama-server 1tok"}
