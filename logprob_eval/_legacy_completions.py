@@ -4,6 +4,10 @@ The shape: ``logprobs`` holds parallel lists ``tokens``, ``token_logprobs``,
 ``top_logprobs`` (``{token: logprob}`` dicts, or null) and ``text_offset``. With
 ``echo=true`` the prompt's tokens come first and the first has no log-prob (null: no
 context). Together also answers chat requests in this shape (without ``text_offset``).
+
+llama.cpp's ``llama-server`` answers ``/v1/completions`` with the chat shape instead:
+``logprobs.content`` is a list of ``{id, token, bytes, logprob, top_logprobs: [{id,
+token, bytes, logprob}]}``; generated positions are read from it as from a chat answer.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ def _legacy_lists(
             src,
             f"{field}.logprobs.tokens",
             "is missing or not a list",
-            "check that the server returns legacy completions logprobs",
+            "check that the server returns legacy completions logprobs (tokens, "
+            "token_logprobs, top_logprobs, text_offset) or a logprobs.content list",
         )
     for key in ("token_logprobs", "text_offset") if with_offsets else ("token_logprobs",):
         value = lp.get(key)
@@ -99,7 +104,8 @@ def _legacy_positions(
 def parse_completion_positions(response: Any, index: int = 0) -> list[Position]:
     """Generated positions of ``choices[index]`` of a legacy ``/v1/completions`` response.
 
-    ``top_logprobs`` there is a list of ``{token: logprob}`` dicts (one per position).
+    ``top_logprobs`` there is a list of ``{token: logprob}`` dicts (one per position);
+    a ``logprobs.content`` list of chat-shaped entries (llama-server) is read as such.
     """
     src = "OpenAI completions"
     choices = _choices(response, src, "/v1/completions")
@@ -107,6 +113,8 @@ def parse_completion_positions(response: Any, index: int = 0) -> list[Position]:
         raise _fail(src, "choices", f"has no choice {index}", "pass a complete response")
     field = f"choices[{index}]"
     lp = _completion_logprobs(choices[index], field, src)
+    if "tokens" not in lp and isinstance(lp.get("content"), list):  # llama-server's shape
+        return parse_positions(lp["content"], f"{field}.logprobs.content", src)
     return _legacy_positions(lp, field, src, with_offsets=True)
 
 

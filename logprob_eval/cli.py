@@ -99,6 +99,12 @@ def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
         "--max-tokens", type=int, default=16, help="answer length, generation method (default: 16)"
     )
     p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for one answer (default: 60); slow servers need more",
+    )
+    p.add_argument(
         "--first-answer-only",
         action="store_true",
         help="generation: score labels only where the answer starts (no "
@@ -132,6 +138,8 @@ def _backend(args: argparse.Namespace, spec: str) -> Any:
         args.cache_dir = Path(".logprob-eval-cache")  # a batch needs somewhere to save its id
     if args.cache_dir:
         opts["cache"] = ResponseCache(args.cache_dir)
+    if getattr(args, "timeout", None):
+        opts["timeout"] = args.timeout
     if spec.startswith(("openai", "ollama", "local")):
         opts["top_logprobs"] = args.top_logprobs
         opts["max_tokens"] = args.max_tokens

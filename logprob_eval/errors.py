@@ -12,6 +12,8 @@ Hierarchy::
     └── BackendError                 a model backend failed (``retriable`` says if a retry may help)
         ├── MissingDependencyError   an optional package is not installed (message: pip line)
         ├── LogprobsUnsupportedError the model returns no log-probs (reasoning models, Anthropic...)
+        ├── ProtocolUnsupportedError the server lacks what the method needs (echo...): names
+        │                            the server's limit and the method that works; stops a run
         ├── ContentBlockedError      the provider blocked the prompt or refused to answer
         ├── RateLimitedError         HTTP 429 (retriable; ``retry_after`` seconds if sent)
         └── BackendUnavailableError  5xx, dropped connection, timeout (retriable)
@@ -33,6 +35,7 @@ __all__ = [
     "LogprobsUnsupportedError",
     "MissingDependencyError",
     "OutputError",
+    "ProtocolUnsupportedError",
     "RateLimitedError",
     "ResponseFormatError",
     "ServerUnreachableError",
@@ -108,9 +111,11 @@ class OutputError(LogprobEvalError, OSError):
 
 
 class BackendError(LogprobEvalError, RuntimeError):
-    """A model backend failed. ``backend`` is its ``provider:model`` spec."""
+    """A model backend failed. ``backend`` is its ``provider:model`` spec; for an HTTP
+    error answer, ``status`` and ``server_message`` (what the server said, redacted)."""
 
     retriable: bool = False
+    server_message: str = ""
 
     def __init__(
         self,
@@ -132,6 +137,12 @@ class MissingDependencyError(BackendError, ImportError):
 
 class LogprobsUnsupportedError(BackendError):
     """The model does not return log-probabilities; the eval suite skips such cases."""
+
+
+class ProtocolUnsupportedError(BackendError):
+    """The server answers, but lacks a feature the scoring method needs (prompt echo for
+    the exact method, ...). The message names the server's limit and a method that works
+    there. No request of that method can succeed, so it stops a run at once."""
 
 
 class ContentBlockedError(BackendError):

@@ -29,13 +29,16 @@ MARKERS = {
     "ollama": "uses an Ollama server (>= 0.12.11)",
     "gemini": "uses the Gemini API (record with GEMINI_API_KEY set)",
     "anthropic": "names an Anthropic model: skips, Anthropic returns no log-probs",
+    "llama_server": "served by llama.cpp's llama-server, which the suite starts when recording",
+    "llama_cpp_python": "served by llama-cpp-python's server, started when recording",
 }
+
 _MARKER_OF = {"openai-responses": "openai"}  # providers marked by another provider's name
 _FRAMES_KEY = "logprob_eval_frames"
 _COMPUTED_KEY = "logprob_eval_computed"
 _SHARE_KEY = "logprob_eval_share_dir"
 _STATE_KEY = pytest.StashKey[dict[str, Any]]()
-_STALE_KEY = pytest.StashKey[tuple[str, str]]()  # a test's stale cassette, its provider
+_STALE_KEY = pytest.StashKey[tuple[str, str]]()  # a test's stale cassette, its case id
 
 
 def _state(config: pytest.Config) -> dict[str, Any]:
@@ -265,6 +268,10 @@ def _marks(case: Any) -> list[Any]:
     provider = _MARKER_OF.get(case.model.provider, case.model.provider)
     if provider in MARKERS:
         marks.append(getattr(pytest.mark, provider))
+    if case.model.server is not None and provider != "local":
+        from .server.thirdparty import SERVER_MARKS
+
+        marks.append(getattr(pytest.mark, SERVER_MARKS[case.model.server]))
     return marks
 
 
@@ -300,7 +307,13 @@ def _weak_floor_lines(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = set(metafunc.fixturenames)
-    wanted = names & {"llm_case", "llm_template_group", "llm_label_group", "llm_method_pair"}
+    wanted = names & {
+        "llm_case",
+        "llm_template_group",
+        "llm_label_group",
+        "llm_method_pair",
+        "llm_server_pair",
+    }
     if not wanted:
         return
     try:
@@ -322,6 +335,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     )
                 ],
             )
+    if "llm_server_pair" in names:
+        metafunc.parametrize(
+            "llm_server_pair",
+            [
+                pytest.param(p, id=f"{p[0].id}-vs-{p[1].model.slug}", marks=_marks(p[1]))
+                for p in _server_pairs(cases)
+            ]
+            or [
+                _nothing_to_compare(
+                    "no config is scored on two servers the suite starts (spec = "
+                    '"MODEL@llama-server", "@llama-cpp-python" or "@logprob-eval")'
+                )
+            ],
+        )
     if "llm_method_pair" in names:
         metafunc.parametrize(
             "llm_method_pair",
@@ -338,12 +365,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _method_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
     """(generation case, exact case) of one model, template and label set."""
     exact = {
-        (c.model.spec, c.template.name, c.label_set.name): c for c in cases if c.method == "exact"
+        (c.model.label, c.template.name, c.label_set.name): c for c in cases if c.method == "exact"
     }
     return [
-        (g, exact[(g.model.spec, g.template.name, g.label_set.name)])
+        (g, exact[(g.model.label, g.template.name, g.label_set.name)])
         for g in cases
-        if g.method == "generation" and (g.model.spec, g.template.name, g.label_set.name) in exact
+        if g.method == "generation" and (g.model.label, g.template.name, g.label_set.name) in exact
     ]
 
 
@@ -360,6 +387,24 @@ def _nothing_to_compare(reason: str) -> Any:
         id="nothing-to-compare",
         marks=pytest.mark.skip(reason=f"nothing to compare: {reason}"),
     )
+
+
+def _server_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
+    """Cases of one model, method, template and label set on two servers the suite starts,
+    both with one-token batches or both with default batching."""
+    by_config: dict[tuple[str, ...], list[Any]] = {}
+    for c in cases:
+        if c.model.server is None:
+            continue
+        name = c.model.spec.split(":", 1)[1].split("@", 1)[0]
+        by_config.setdefault((name, c.method, c.template.name, c.label_set.name), []).append(c)
+    return [
+        (a, b)
+        for group in by_config.values()
+        for i, a in enumerate(group)
+        for b in group[i + 1 :]
+        if a.model.one_token_batches == b.model.one_token_batches
+    ]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -439,7 +484,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     except CassetteMissError as exc:
         fail = str(exc)
         if exc.case is not None:  # for the run's closing line on stale cassettes
-            pyfuncitem.stash[_STALE_KEY] = (exc.cassette, exc.case.model.provider)
+            pyfuncitem.stash[_STALE_KEY] = (exc.cassette, exc.case.id)
     except (CassetteCorruptError, RecordingFailedError) as exc:
         fail = str(exc)
     if skip:  # outside the handlers: no chained traceback
@@ -468,7 +513,13 @@ def update_baselines(request: pytest.FixtureRequest) -> bool:
 
 
 # -- the run's report -------------------------------------------------------------------------
-_CASE_PARAMS = ("llm_case", "llm_template_group", "llm_label_group", "llm_method_pair")
+_CASE_PARAMS = (
+    "llm_case",
+    "llm_template_group",
+    "llm_label_group",
+    "llm_method_pair",
+    "llm_server_pair",
+)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -486,7 +537,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.llm_case = {
             "case": item.callspec.id,  # type: ignore[attr-defined]
             "config": case.config if case is not None else None,
-            "model": first.model.spec.split("@")[0] if first is not None else "",
+            "model": _model_name(first.model) if first is not None else "",
             "test": getattr(item, "originalname", item.name),
         }
         if call.excinfo is not None and report.failed:
@@ -494,6 +545,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.llm_message = str(call.excinfo.value)[:2000]
             report.llm_stale = item.stash.get(_STALE_KEY, None)
     return report
+
+
+def _model_name(model: Any) -> str:
+    """A model as the report groups cases: its spec without a URL (a server the suite
+    starts is named, with its batching)."""
+    return str(model.label) if model.server is not None else str(model.spec.split("@")[0])
 
 
 def _frames_of_this_process(config: pytest.Config) -> dict[str, Any]:
@@ -506,10 +563,11 @@ def _computed_in_this_process(config: pytest.Config) -> str:
     serial equals -n N): per-case analyses and pair agreements."""
     runner = _state(config).get("runner")
     if runner is None:
-        return json.dumps({"analyses": {}, "pairs": []})
+        return json.dumps({"analyses": {}, "pairs": [], "servers": []})
     analyses = {c: a.as_json() for c, a in runner.all_analyses().items()}
     pairs = [p.as_json() for p in runner.all_pairs().values()]
-    return json.dumps({"analyses": analyses, "pairs": pairs})
+    servers = list(runner.server_pairs.values())
+    return json.dumps({"analyses": analyses, "pairs": pairs, "servers": servers})
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
@@ -571,6 +629,7 @@ def _write_report(config: pytest.Config, exitstatus: int) -> None:
         baselines=suite.baseline_dir,
         case_configs={c.id: c.config for c in suite.cases()},
         compare_to=Path(other) if (other := config.getoption("--llm-compare-to")) else None,
+        servers=[s for c in computed_json for s in c.get("servers", [])],
     )
     state["report_seconds"] = time.perf_counter() - started
     if other:
@@ -676,16 +735,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 def _stale_line(tr: Any, config: pytest.Config, outcomes: list[dict[str, Any]]) -> None:
     """Every stale case in one line, with one command that re-records them all."""
-    stale = dict(sorted(tuple(o["stale"]) for o in outcomes if o.get("stale")))
-    if not stale:
+    found = dict(sorted(tuple(o["stale"]) for o in outcomes if o.get("stale")))
+    if not found:
         return
     from .evalsuite.runner import record_all_command
 
-    shown = ", ".join(stale)
+    shown = ", ".join(found)
     suite_config = _eval_config(config)
+    by_id = {c.id: c for c in suite_config.cases()}
+    stale = {name: by_id[case] for name, case in found.items() if case in by_id}
     for pair in _method_pairs(suite_config.cases()):  # its cassette's prompts are the cases'
         if any(c.id in stale for c in pair):
-            stale.setdefault(_pair_id(pair), pair[0].model.provider)
+            stale.setdefault(_pair_id(pair), pair[0])
     suite = _suite_arg(config)
     tr.write_line(
         f"stale cassettes ({shown.count(',') + 1}): {shown}; re-record them all with "

@@ -340,6 +340,55 @@ def _tau_groups_section(summary: Mapping[str, Any], short: Any) -> str:
     )
 
 
+def _small(v: Any) -> str:
+    """A difference that may be tiny (1e-6) or large (0.4), to two significant digits."""
+    return "n/a" if v is None else f"{float(v):.2g}"
+
+
+def _servers_section(summary: Mapping[str, Any]) -> str:
+    """The same weights on two servers: how far their scores of the same rows are apart."""
+    pairs = summary.get("servers") or []
+    if not pairs:
+        return ""
+    rows = [
+        [
+            p["a"],
+            p["b"],
+            p["batching"],
+            str(p["rows"]),
+            _small(p["max_abs_diff"]),
+            _small(p["median_abs_diff"]),
+            str(p["status_mismatches"]),
+            f"{p['same_ranking']} of {p['texts']}",
+            _num(p["mean_kendall_tau"]),
+            p["verdict"],
+        ]
+        for p in pairs
+    ]
+    return (
+        "<h2 id='servers'>Across servers</h2><p>The same model and config scored by two "
+        "servers, row by row (text, label). llama.cpp's numbers depend on the batch a token "
+        "is evaluated in: with one-token batches on both sides the scores must agree within "
+        "the tolerance with identical rankings; with default batching the differences are "
+        "measured, and the rankings show what moved.</p>"
+        + _table(
+            [
+                "case A",
+                "server B",
+                "batching",
+                "rows",
+                "max |A-B|",
+                "median |A-B|",
+                "status differs",
+                "same ranking (texts)",
+                "mean Kendall tau",
+                "verdict",
+            ],
+            rows,
+        )
+    )
+
+
 def _details_section(summary: Mapping[str, Any], short: Any) -> str:
     parts = []
     tr = summary.get("transforms", {})
@@ -440,6 +489,7 @@ def render_report(
         _flips_section(summary),
         _agreement_section(summary, short),
         _tau_groups_section(summary, short),
+        _servers_section(summary),
         "<h2 id='plots'>Plots</h2>",
         *(f"<p><img src='{_esc(p.name)}' alt='{_esc(p.stem)}'></p>" for p in images),
         _details_section(summary, short),

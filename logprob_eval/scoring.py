@@ -6,8 +6,9 @@ a thread pool, retries transient failures (429 with ``Retry-After``, 5xx, droppe
 connections, timeouts, torn bodies) with capped exponential back-off, records permanent
 failures on the rows of that job (``status="error"`` with the reason) and returns rows in
 job order. Finished rows are handed to ``on_result`` as they complete, so nothing finished
-is lost if a later job raises. Two errors stop the run, because no job can succeed:
-:class:`~logprob_eval.errors.LogprobsUnsupportedError`, and
+is lost if a later job raises. Three errors stop the run, because no job can succeed:
+:class:`~logprob_eval.errors.LogprobsUnsupportedError`,
+:class:`~logprob_eval.errors.ProtocolUnsupportedError` (e.g. a server without echo), and
 :class:`~logprob_eval.errors.ServerUnreachableError` once the short connect budget
 (:attr:`RetryPolicy.connect_budget`, a few seconds for a server that is still starting) is
 spent: a refused connection is never retried for minutes.
@@ -31,6 +32,7 @@ from .errors import (
     BackendError,
     LogprobEvalError,
     LogprobsUnsupportedError,
+    ProtocolUnsupportedError,
     ServerUnreachableError,
 )
 from .prompts import LabelSet, Template
@@ -160,7 +162,7 @@ def _run_one(
             return _rows(backend, job, None, "run stopped before this job finished")
         try:
             return _rows(backend, job, backend.score(job.prompt, job.label_set.phrases), "")
-        except LogprobsUnsupportedError:
+        except (LogprobsUnsupportedError, ProtocolUnsupportedError):
             raise
         except ServerUnreachableError:
             pause = min(policy.base * 2**attempt, policy.connect_budget - connect_waited)

@@ -296,6 +296,14 @@ def test_ollama_truncated_body_and_refused_connection(httpserver, ollama_backend
 # OpenAI-compatible, exact method ---------------------------------------------------------------
 
 
+def _completion_requests(httpserver) -> list[dict]:
+    return [
+        json.loads(req.get_data())
+        for req, _ in httpserver.log
+        if req.method == "POST" and req.path.endswith("/completions")
+    ]
+
+
 def test_label_continuation():
     assert label_continuation("Topic:", "Sports") == " Sports"
     assert label_continuation('{"topic": "', "Sports") == "Sports"
@@ -317,9 +325,10 @@ def test_exact_scores_sum_label_tokens_by_offset(httpserver):
     assert scores["Sports"].logprob == pytest.approx(-0.75)
     assert [s.token for s in scores["Sports"].path] == [" Sp", "orts"]
     assert all(s.status == "exact" and s.method == "exact" for s in scores.values())
-    sent = json.loads(httpserver.log[0][0].get_data())
+    [sent] = _completion_requests(httpserver)
     assert sent["prompt"] == [prompt + " Sports", prompt + " Health", prompt + " Art"]
-    assert (sent["echo"], sent["max_tokens"], sent["logprobs"]) == (True, 0, 0)
+    # one token generated (and not read): 0 means "no limit" on some servers
+    assert (sent["echo"], sent["max_tokens"], sent["logprobs"]) == (True, 1, 0)
 
 
 @pytest.mark.parametrize("extension", [False, True])
@@ -339,8 +348,9 @@ def test_exact_sends_continuation_offset_only_when_enabled(httpserver, extension
     with get_backend(f"openai-compatible:m@{url}", continuation_offset=extension) as b:
         scores = b.score(prompt, ["Sports", "Art"])
     assert (scores["Sports"].logprob, scores["Art"].logprob) == (-0.5, -6.0)
-    sent = json.loads(httpserver.log[0][0].get_data())
+    [sent] = _completion_requests(httpserver)
     assert sent.get("continuation_offset") == (len(prompt) if extension else None)
+    assert sent["max_tokens"] == (0 if extension else 1)  # 0 only where it means "none"
 
 
 def test_exact_boundary_straddling_token_is_flagged(httpserver):
@@ -389,7 +399,10 @@ def test_exact_one_request_per_label_when_lists_are_off(httpserver):
         httpserver.expect_ordered_request("/v1/completions").respond_with_json(
             completion_echo([f"{prompt} {lab}"], [["T", ":", f" {lab}"]], [[-1.0, -1.0, -2.0]])
         )
-    with get_backend(f"openai-compatible:m@{httpserver.url_for('/v1')}", batch_prompts=False) as b:
+    url = httpserver.url_for("/v1")
+    with get_backend(
+        f"openai-compatible:m@{url}", batch_prompts=False, continuation_offset=False
+    ) as b:
         scores = b.score(prompt, ["Sports", "Art"])
         assert b.request_count == 2
     assert scores["Art"].logprob == -2.0

@@ -90,6 +90,7 @@ def test_the_config_file_is_collected_as_the_built_in_checks(folder):
         ("stability::test_rank_agreement_across_templates", "nothing-to-compare"),
         ("stability::test_rank_agreement_across_label_phrasings", "nothing-to-compare"),
         ("method_agreement::test_method_agreement", "nothing-to-compare"),
+        ("server_agreement::test_server_agreement", "nothing-to-compare"),
     ]:
         assert f"support/evals.toml::{check}[{param}]" in out
     assert not list(folder.path.glob("support/test_*.py"))  # no test module was needed
@@ -101,7 +102,7 @@ def test_the_smallest_suite_runs_records_gates_and_speaks_the_users_labels(folde
     assert "INTERNALERROR" not in out
     # ranking passes; nothing to compare (one template, one label set, one method) and no
     # threshold floor skip with their reasons; no baseline yet fails with the command
-    rec.assert_outcomes(passed=1, skipped=4, failed=1)
+    rec.assert_outcomes(passed=1, skipped=5, failed=1)
     assert "nothing to compare: no two cases differ only in their template" in out
     assert "nothing to compare: no case is scored by both methods" in out
     assert f"case {CASE}: no floor in [expectations.thresholds]: nothing to check" in out
@@ -109,10 +110,10 @@ def test_the_smallest_suite_runs_records_gates_and_speaks_the_users_labels(folde
     assert (folder.path / "support" / "cassettes" / f"{CASE}.json").is_file()  # beside it
     assert "not checked, nothing to compare: test_method_agreement (1), " in out
     folder.runpytest_subprocess("support", "--update-baselines").assert_outcomes(
-        passed=2, skipped=4
+        passed=2, skipped=5
     )
     replay = folder.runpytest_subprocess("support", "--block-network")
-    replay.assert_outcomes(passed=2, skipped=4)
+    replay.assert_outcomes(passed=2, skipped=5)
     scores = pd.read_csv(folder.path / "reports" / "latest" / "scores.csv")
     assert set(scores["label"]) == {"refund", "billing", "bug", "account"}
     assert set(scores.loc[scores["is_true"], "label"]) == {"refund", "billing", "bug", "account"}
@@ -134,7 +135,7 @@ def test_a_stale_cassette_is_explained_once_per_case_with_one_command(folder):
     folder.runpytest_subprocess("support", "--update-baselines")
     folder.write("Ticket: {text}\\nIntent:")  # reworded: every request is new
     result = folder.runpytest_subprocess("support")
-    result.assert_outcomes(failed=3, skipped=3)
+    result.assert_outcomes(failed=3, skipped=4)
     out = result.stdout.str()
     assert out.count("a request has no recording in") == 1  # the full explanation, once
     assert out.count(f"stale cassette {CASE}.json (the first failing test of {CASE} says") == 2

@@ -108,6 +108,6 @@ def test_list_prompts_one_request_per_text_and_choices_mapped_by_index(httpserve
     for label in labels:  # one word-piece " Label": -0.5 * (1 + len(" Label"))
         assert scores[label].logprob == pytest.approx(-0.5 * (2 + len(label)))
         assert [s.token for s in scores[label].path] == [f" {label}"]
-    sent = json.loads(httpserver.log[0][0].get_data())
+    [sent] = [json.loads(r.get_data()) for r, _ in httpserver.log if r.method == "POST"]
     assert sent["prompt"] == [f"Text: a goal\nTopic: {x}" for x in labels]
-    assert (sent["echo"], sent["max_tokens"], sent["logprobs"]) == (True, 0, 0)
+    assert (sent["echo"], sent["max_tokens"], sent["logprobs"]) == (True, 1, 0)

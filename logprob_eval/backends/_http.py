@@ -50,6 +50,14 @@ def status_error(
 ) -> BackendError:
     """The typed error for a non-200 answer; ``message`` is the server's (redacted here)."""
     message = redact(message)
+    error = _status_error(spec, status, message, fixes=fixes, retry_after=retry_after)
+    error.server_message = message
+    return error
+
+
+def _status_error(
+    spec: str, status: int, message: str, *, fixes: Fixes, retry_after: float | None
+) -> BackendError:
     head = f"{spec}: HTTP {status}"
     if status in (401, 403):
         return BackendError(

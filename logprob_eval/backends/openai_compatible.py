@@ -1,31 +1,53 @@
-"""OpenAI-compatible ``/v1/completions`` servers (vLLM, ``logprob-eval serve``).
+"""OpenAI-compatible ``/v1/completions`` servers (vLLM, llama-cpp-python, llama.cpp's
+``llama-server``, ``logprob-eval serve``).
 
 ``exact`` method: teacher-forced log P(label | prompt). Every label is appended to the
-prompt, all of a text's labels go in one request as a list of prompts, the server echoes
-the prompt log-probs (``echo=true, max_tokens=0, logprobs=0``) and the label's own tokens
-are found by text offsets. A token that straddles the prompt/label boundary is included
-and flagged in the score's note.
+prompt, the server echoes the prompt log-probs (``echo=true, logprobs=0``) and the label's
+own tokens are found by text offsets. A token that straddles the prompt/label boundary is
+included and flagged in the score's note. What servers differ in, decided once per backend
+(by a probe unless the option is set):
 
-``generation`` method: one completion with ``logprobs=top_logprobs`` read by the matcher.
+* **lists of prompts** (``batch_prompts``): all of a text's labels go in one request as a
+  list; a server that refuses a list (llama-cpp-python's server answers HTTP 500) while it
+  answers the first prompt alone gets one prompt per request from then on.
+* **where the prompt ends** (``continuation_offset``): a server that lists the extension in
+  ``GET /v1/models`` (``logprob-eval serve``) is told the prompt's length; it then
+  evaluates the prompt as a generation request would and returns only the labels'
+  log-probs. Other servers evaluate the whole text as one prompt (see the README on
+  batch-size dependence).
+* **``max_tokens``**: 0 ("generate nothing") only where the server advertises the
+  extension; elsewhere 0 may mean "until the context is full" (llama-cpp-python), so one
+  token is generated and ignored (it lies beyond the label).
+* **no echo** (llama-server): a server that refuses ``echo`` or answers without the
+  prompt fails the first request with :class:`ProtocolUnsupportedError`, naming the
+  method that works there.
+
+``generation`` method: one completion with ``logprobs=top_logprobs`` read by the matcher
+(legacy ``tokens``/``token_logprobs`` lists, or llama-server's ``logprobs.content``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from ..echo import align_echo, echoed_label_score
-from ..errors import ConfigError, ResponseFormatError
+from ..errors import BackendError, ConfigError, ProtocolUnsupportedError, ResponseFormatError
 from ..parsing import EchoedToken, parse_completion_echo, parse_completion_positions
 from ..records import LabelScore, Method
 from ._openai_client import call_json, make_client
 from .base import Backend
 
-__all__ = ["Normalize", "OpenAICompatibleBackend", "label_continuation"]
+__all__ = ["CONTINUATION_OFFSET", "Normalize", "OpenAICompatibleBackend", "label_continuation"]
 
 Normalize = Literal["none", "token", "byte"]
-_EXTENSIONS = ("continuation_offset",)  # body fields the OpenAI SDK does not know
+CONTINUATION_OFFSET = "continuation_offset"
+"""The extension a server lists under ``extensions`` of its model in ``GET /v1/models``."""
+_EXTENSIONS = (CONTINUATION_OFFSET,)  # body fields the OpenAI SDK does not know
+_log = logging.getLogger(__name__)
 _OPENERS = "\"'([{<`“‘"
 
 
@@ -53,8 +75,8 @@ class OpenAICompatibleBackend(Backend):
         normalize: Normalize = "none",
         top_logprobs: int = 20,
         max_tokens: int = 16,
-        batch_prompts: bool = True,
-        continuation_offset: bool = False,
+        batch_prompts: bool | None = None,
+        continuation_offset: bool | None = None,
         timeout: float = 60.0,
         **kwargs: Any,
     ) -> None:
@@ -67,8 +89,10 @@ class OpenAICompatibleBackend(Backend):
         self.normalize: Normalize = normalize
         self.top_logprobs = top_logprobs
         self.max_tokens = max_tokens
+        # None: decided by a probe at the first exact request (module doc)
         self.batch_prompts = batch_prompts
         self.continuation_offset = continuation_offset
+        self._decide = threading.Lock()
         self._client = make_client(self.spec, base_url=base_url, api_key=api_key, timeout=timeout)
 
     @property
@@ -81,17 +105,19 @@ class OpenAICompatibleBackend(Backend):
         """``offset``: where the continuation begins in every prompt, sent as the
         ``continuation_offset`` extension when the server understands it (``logprob-eval
         serve``): only the continuation's log-probs come back, and the text before it is
-        evaluated as a generation request for it would be."""
+        evaluated as a generation request for it would be. Only there ``max_tokens`` is 0:
+        elsewhere 0 may mean "no limit", so one token is generated (and not read)."""
+        extension = bool(self.continuation_offset) and offset is not None
         payload: dict[str, Any] = {
             "model": self.model,
             "prompt": prompts if len(prompts) != 1 else prompts[0],
             "echo": True,
             "logprobs": 0,
-            "max_tokens": 0,
+            "max_tokens": 0 if extension else 1,
             "temperature": 0,
         }
-        if self.continuation_offset and offset is not None:
-            payload["continuation_offset"] = offset
+        if extension:
+            payload[CONTINUATION_OFFSET] = offset
         return payload
 
     def generation_payload(self, prompt: str) -> dict[str, Any]:
@@ -135,42 +161,136 @@ class OpenAICompatibleBackend(Backend):
         """log P(continuation | prompt) for each continuation, exactly as written (no space
         added), from echoed prompt log-probs; ``labels`` name the scores (default: the
         continuations)."""
+        self._probe_extension()
         fulls = [prompt + c for c in continuations]
-        groups = [fulls] if self.batch_prompts else [[f] for f in fulls]
-        echoed: list[tuple[str, list[EchoedToken]]] = []
-        for group in groups:
-            body = self._send(self.exact_payload(group, len(prompt)))
-            try:
-                parsed = parse_completion_echo(body)
-            except ResponseFormatError as exc:
-                raise self._format_error(exc) from None
-            missing = [i for i in range(len(group)) if i not in parsed]
-            if missing:
-                raise self._format_error(
-                    ResponseFormatError(
-                        f"response has {len(parsed)} choices for {len(group)} prompts (missing "
-                        f"index {missing[0]}); the server must accept a list of prompts, or "
-                        "set batch_prompts=False",
-                        field="choices",
-                    )
-                )
-            echoed.extend(parsed[i] for i in range(len(group)))
+        echoed = self._echo_all(fulls, len(prompt))
         names = list(labels) if labels is not None else list(continuations)
         return [
             self._label_score(name, prompt, full, *echo)
             for name, full, echo in zip(names, fulls, echoed, strict=True)
         ]
 
+    # exact scoring: what the server supports ------------------------------------------
+
+    def _probe_extension(self) -> None:
+        """Ask ``GET /models`` once whether the server knows ``continuation_offset``."""
+        if self.continuation_offset is not None:
+            return
+        with self._decide:
+            if self.continuation_offset is not None:
+                return
+            raw = self._client.models.with_raw_response.list
+            try:
+                body = call_json(self.spec, self._client, lambda **_: raw(), {})
+            except BackendError:  # no /models there: a plain OpenAI-compatible server
+                body = None
+            self.continuation_offset = _lists_extension(body, self.model)
+
+    def _echo_all(self, fulls: list[str], offset: int) -> list[tuple[str, list[EchoedToken]]]:
+        """The echo of every text: one list request, or one request per text where the
+        server refuses lists (decided on the first list, see the module doc)."""
+        if self.batch_prompts is False or len(fulls) == 1:
+            return [self._echo(f, offset) for f in fulls]
+        if self.batch_prompts:
+            return self._echo_list(fulls, offset)
+        with self._decide:
+            if self.batch_prompts is None:
+                try:
+                    answer = self._echo_list(fulls, offset)
+                except ProtocolUnsupportedError:
+                    raise
+                except BackendError as exc:
+                    if exc.status is None or exc.status in (401, 403, 404, 429):
+                        raise
+                    first = self._echo(fulls[0], offset)  # its error is the one to report
+                    self.batch_prompts = False
+                    _log.info(
+                        "%s refuses a list of %d prompts (HTTP %s: %r) but answers one: "
+                        "sending one prompt per request (batch_prompts=False skips this probe)",
+                        self.spec,
+                        len(fulls),
+                        exc.status,
+                        exc.server_message,
+                    )
+                    return [first, *(self._echo(f, offset) for f in fulls[1:])]
+                self.batch_prompts = True
+                return answer
+        return self._echo_all(fulls, offset)
+
+    def _echo_list(self, fulls: list[str], offset: int) -> list[tuple[str, list[EchoedToken]]]:
+        parsed = self._echo_request(fulls, offset)
+        missing = [i for i in range(len(fulls)) if i not in parsed]
+        if missing:
+            raise self._format_error(
+                ResponseFormatError(
+                    f"response has {len(parsed)} choices for {len(fulls)} prompts (missing "
+                    f"index {missing[0]}): the server does not answer a list of prompts "
+                    "choice by choice; set batch_prompts=False (one prompt per request)",
+                    field="choices",
+                )
+            )
+        return [parsed[i] for i in range(len(fulls))]
+
+    def _echo(self, full: str, offset: int) -> tuple[str, list[EchoedToken]]:
+        parsed = self._echo_request([full], offset)
+        if 0 not in parsed:
+            raise self._format_error(
+                ResponseFormatError("response has no choice 0", field="choices")
+            )
+        return parsed[0]
+
+    def _echo_request(self, fulls: list[str], offset: int) -> dict[int, Any]:
+        try:
+            body = self._send(self.exact_payload(fulls, offset))
+        except ProtocolUnsupportedError:
+            raise
+        except BackendError as exc:
+            said = exc.server_message
+            if "echo" in said.lower() and exc.status is not None:
+                raise self._no_echo(f"it refused echo=true (HTTP {exc.status}: {said})") from None
+            raise
+        self._check_echoed(body, fulls)
+        try:
+            return parse_completion_echo(body)
+        except ResponseFormatError as exc:
+            raise self._format_error(exc) from None
+
+    def _check_echoed(self, body: Any, fulls: list[str]) -> None:
+        """A server that ignores ``echo`` answers with generated text only: no choice's
+        text begins with its prompt. Said at once, not as a malformed body per label."""
+        choices = body.get("choices") if isinstance(body, Mapping) else None
+        if not isinstance(choices, list) or not choices:
+            return  # malformed: the parser says what is missing
+        for pos, choice in enumerate(choices):
+            if not isinstance(choice, Mapping):
+                return
+            index, text = choice.get("index", pos), choice.get("text")
+            if not isinstance(index, int) or not isinstance(text, str):
+                return
+            if 0 <= index < len(fulls) and text.startswith(fulls[index]):
+                return
+        got = choices[0].get("text") if isinstance(choices[0], Mapping) else None
+        raise self._no_echo(
+            f"it ignored echo=true: the answer's text ({str(got)[:40]!r}) does not begin "
+            "with the prompt, so it holds no prompt log-probs"
+        )
+
+    def _no_echo(self, what: str) -> ProtocolUnsupportedError:
+        return ProtocolUnsupportedError(
+            f"{self.spec}: this server has no prompt echo: {what}. The exact method needs "
+            "the prompt's log-probs echoed (vLLM, llama-cpp-python's server, logprob-eval "
+            "serve have them; llama.cpp's llama-server does not). Use method='generation' "
+            "(CLI: --method generation) on this server",
+            backend=self.spec,
+        )
+
     def _label_score(
         self, label: str, prompt: str, full: str, text: str, tokens: list[EchoedToken]
     ) -> LabelScore:
         if not text.startswith(full):
-            raise self._format_error(
-                ResponseFormatError(
-                    f"echoed text does not start with the prompt sent for label {label!r} "
-                    f"(got {text[:60]!r}...); the server must support echo=true",
-                    field="choices[].text",
-                )
+            raise self._no_echo(
+                f"the echoed text for label {label!r} does not begin with the prompt sent "
+                f"(got {text[:60]!r}...)"
             )
         try:
             aligned = align_echo(text, tokens)
@@ -219,3 +339,13 @@ class OpenAICompatibleBackend(Backend):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _lists_extension(body: Any, model: str) -> bool:
+    """True when a ``GET /models`` body lists ``continuation_offset`` for ``model``."""
+    data = body.get("data") if isinstance(body, Mapping) else None
+    for entry in data if isinstance(data, list) else []:
+        if isinstance(entry, Mapping) and entry.get("id") == model:
+            extensions = entry.get("extensions")
+            return isinstance(extensions, list) and CONTINUATION_OFFSET in extensions
+    return False

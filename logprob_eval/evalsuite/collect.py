@@ -2,8 +2,9 @@
 ``evals.toml`` runs every built-in check the config declares, with no test module to copy.
 
 The checks are the modules of :mod:`logprob_eval.evalsuite.suite` (ranking, stability,
-thresholds, regression, method agreement); each becomes one collector under the config
-file, so their ids read ``evals/evals.toml::ranking::test_ranking[CASE]``. The plugin's
+thresholds, regression, method agreement, agreement across servers); each becomes one
+collector under the config file, so their ids read
+``evals/evals.toml::ranking::test_ranking[CASE]``. The plugin's
 ``pytest_generate_tests`` parametrizes them over the config's cases like any test module's.
 Test modules beside the config stay possible, for custom assertions through the fixtures.
 """
@@ -19,7 +20,14 @@ import pytest
 
 __all__ = ["CHECK_MODULES", "SuiteFile"]
 
-CHECK_MODULES = ("ranking", "stability", "thresholds", "regression", "method_agreement")
+CHECK_MODULES = (
+    "ranking",
+    "stability",
+    "thresholds",
+    "regression",
+    "method_agreement",
+    "server_agreement",
+)
 """The built-in checks, in the order they run."""
 
 

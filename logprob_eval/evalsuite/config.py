@@ -54,6 +54,35 @@ class ModelEntry:
     def provider(self) -> str:
         return self.spec.split(":", 1)[0]
 
+    @property
+    def server(self) -> str | None:
+        """The server the suite starts for this model (``local:``: ``logprob-eval``; a spec
+        ending in ``@llama-server``...: that one), else None (a URL, or an API)."""
+        from .schema import started_server
+
+        return "logprob-eval" if self.provider == "local" else started_server(self.spec)
+
+    @property
+    def one_token_batches(self) -> bool:
+        return bool(self.options.get("one_token_batches"))
+
+    @property
+    def label(self) -> str:
+        """The model as the report's configs name it: the spec, marked when the suite's
+        server evaluates one token per batch (the same spec may be served both ways)."""
+        return f"{self.spec} 1tok" if self.one_token_batches else self.spec
+
+    @property
+    def slug(self) -> str:
+        """The spec as the start of a case id: without a URL, with a started server's name
+        and ``1tok`` for one-token batches (``openai-compatible-gemma-3-270m-llama-server``)."""
+        base, _, tail = self.spec.partition("@")
+        if self.provider != "local" and self.server is not None:
+            base = f"{base}-{tail}"
+        if self.one_token_batches:
+            base += "-1tok"
+        return re.sub(r"[^A-Za-z0-9.]+", "-", base).strip("-")
+
 
 @dataclass(frozen=True)
 class Case:
@@ -66,14 +95,13 @@ class Case:
 
     @property
     def id(self) -> str:
-        slug = re.sub(r"[^A-Za-z0-9.]+", "-", self.model.spec.split("@")[0]).strip("-")
-        return f"{slug}-{self.method}-{self.template.name}-{self.label_set.name}"
+        return f"{self.model.slug}-{self.method}-{self.template.name}-{self.label_set.name}"
 
     @property
     def config(self) -> str:
         from ..experiments.table import config_id
 
-        return config_id(self.model.spec, self.method, self.template.name, self.label_set.name)
+        return config_id(self.model.label, self.method, self.template.name, self.label_set.name)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,13 @@ def _cell(value: Any, ci: Any) -> str:
     return f"{value:.2f} [{float(ci[0]):.2f}, {float(ci[1]):.2f}]"
 
 
+def _without_url(model: str) -> str:
+    """``openai-compatible:m@http://host:port/v1`` -> ``openai-compatible:m``; a server
+    the suite starts (``...@llama-server``) stays named."""
+    base, _, tail = model.partition("@")
+    return base if "://" in tail else model
+
+
 def summary_lines(
     table: Sequence[tuple[str, dict[str, Any]]],
     groups: dict[str, Any] | None = None,
@@ -54,7 +61,7 @@ def summary_lines(
         cells = [f"{_cell(m.get(k, math.nan), ci.get(k)):<17}" for k, _ in _COLUMNS]
         lines.append(f"{name:<{width}} " + " ".join(cells).rstrip())
     for name, g in (groups or {}).items():
-        shown = name.split("@")[0].replace("/", " ")
+        shown = _without_url(name).replace("/", " ")
         line = f"{shown:<{width}} tau {_cell(g['mean_kendall_tau'], g['ci'])}"
         if tau_floors is not None:
             floor = tau_floors.get(name.rsplit("across", 1)[-1].strip(" -_"))
@@ -115,6 +122,7 @@ def write_run_report(
     baselines: Path | None = None,
     case_configs: Mapping[str, str] | None = None,
     compare_to: Path | None = None,
+    servers: Sequence[Mapping[str, Any]] = (),
 ) -> RunReport:
     """Merge the cases' tidy frames (by case id, from every xdist worker), analyse, write
     the run's folder.
@@ -127,8 +135,9 @@ def write_run_report(
     the report lists the texts that flipped against each case's baseline. ``compare_to``:
     an earlier run (report folder or scores table) compared with this one
     (:mod:`logprob_eval.compare`): its flips are listed too, and ``comparison.md``/``.json``
-    go into the run's folder. An ``interrupted`` run is marked so and does not move
-    ``latest``."""
+    go into the run's folder. ``servers``: the cross-server agreements the tests measured
+    (one mapping per pair of cases, see ``SuiteRunner.server_agreement``). An
+    ``interrupted`` run is marked so and does not move ``latest``."""
     # one order whatever the workers' order: the same run gives the same report bit for bit
     df = pd.concat([frames[c] for c in sorted(frames)], ignore_index=True)
     df["_id"] = df["example_id"].astype(str)
@@ -163,6 +172,8 @@ def write_run_report(
             for f in report_flips(c["flipped"], by_config.get(cfg, cfg), str(compare_to))
         ]
     summary["flips"] = flips
+    unique = {(str(s["a"]), str(s["b"])): dict(s) for s in servers}
+    summary["servers"] = [unique[k] for k in sorted(unique)]
     # -- issue 12: verdicts, worst texts, threshold panels of the failing cases only ----------
     failing = sorted({str(o["case"]) for o in outcomes if o["outcome"] == "failed"})
     failing_configs = sorted(
@@ -192,7 +203,7 @@ def write_run_report(
     for cfg, m in sorted(summary["configs"].items()):
         t = summary["thresholds"].get(cfg, {})
         row = configs.loc[cfg]
-        model = str(row["model"]).split("@")[0]
+        model = _without_url(str(row["model"]))
         name = f"{model} {row['method']} {row['template']} {row['label_set']}"
         table.append((name, {**m, **t, "ci": {**m.get("ci", {}), **t.get("ci", {})}}))
     return RunReport(run, table, failing, summary.get("tau_groups", {}))

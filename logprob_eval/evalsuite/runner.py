@@ -32,6 +32,7 @@ import shlex
 import shutil
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -91,6 +92,8 @@ _KEY_ENV = {
 
 _BATCH_KEYS = ("batch", "batch_poll_interval", "batch_cache_dir")
 """Suite keys of a model entry that choose batch scoring (not backend options)."""
+_SUITE_ONLY = (*_BATCH_KEYS, "one_token_batches", "sample")
+"""Suite keys of a model entry that are no backend options."""
 
 _T = TypeVar("_T")
 Work = Callable[[Backend, bool], _T]
@@ -99,16 +102,25 @@ Work = Callable[[Backend, bool], _T]
 
 def record_command(case: Case, mode: str = "once", suite: str = "evals") -> str:
     """The command that records ``case`` (``suite``: the suite's folder)."""
-    return record_all_command({case.id: case.model.provider}, mode, suite)
+    return record_all_command({case.id: case}, mode, suite)
+
+
+def _record_mark(case: Case) -> str:
+    """The marker that selects ``case``'s provider (or the server the suite starts)."""
+    if case.model.server is not None:
+        from ..server.thirdparty import SERVER_MARKS
+
+        return SERVER_MARKS[case.model.server]
+    return _MARK.get(case.model.provider, "live")
 
 
 def record_all_command(
-    cassettes: Mapping[str, str], mode: str = "once", suite: str = "evals"
+    cassettes: Mapping[str, Case], mode: str = "once", suite: str = "evals"
 ) -> str:
-    """One command that records every cassette of ``cassettes`` (name -> provider; a
+    """One command that records every cassette of ``cassettes`` (name -> its case; a
     cassette's name is in the ids of the tests that use it), their providers' keys first."""
-    keys = "".join(dict.fromkeys(_KEY_HINT.get(p, "") for p in cassettes.values()))
-    marks = sorted({_MARK.get(p, "live") for p in cassettes.values()})
+    keys = "".join(dict.fromkeys(_KEY_HINT.get(c.model.provider, "") for c in cassettes.values()))
+    marks = sorted({_record_mark(c) for c in cassettes.values()})
     selected = shlex.quote(" or ".join(cassettes))
     return (
         f"{keys}pytest {suite} -m {' or '.join(marks) if len(marks) > 1 else marks[0]} "
@@ -167,12 +179,17 @@ class SuiteRunner:
         self._transformed: Any = None  # MatrixCache of the transformed cases' rows
         self._transformed_ids: set[str] = set()
         self._dataset: Dataset | None = None
-        self._server: Any = None
-        self._server_error: LogprobEvalError | None = None
+        self._servers: dict[str, Any] = {}  # started servers (ServerProcess) by settings
+        self._server_errors: dict[str, LogprobEvalError] = {}
         self._failed: dict[str, RecordingFailedError] = {}
         self.requests_live = 0
+        self.server_pairs: dict[tuple[str, str], dict[str, Any]] = {}  # for the report
 
     # data ------------------------------------------------------------------------------------
+
+    @property
+    def _seed(self) -> int:
+        return int(self.config.dataset.get("seed", 0))
 
     @property
     def dataset(self) -> Dataset:
@@ -198,37 +215,47 @@ class SuiteRunner:
         if match:
             opts["match_options"] = match
         opts["method"] = method
-        provider = case.model.provider
-        if provider == "local":
-            opts["base_url"] = self._local_url(case) if live else REPLAY_PLACEHOLDER_URL
+        provider, server = case.model.provider, case.model.server
+        if server is not None:
+            opts["base_url"] = self._server_url(case) if live else REPLAY_PLACEHOLDER_URL
         elif not live and provider in _KEY_ENV and not any(map(os.environ.get, _KEY_ENV[provider])):
             opts["api_key"] = REPLAY_PLACEHOLDER_KEY
-        for key in ("server_options", "templates", "label_sets", *_BATCH_KEYS):
+        for key in ("server_options", "templates", "label_sets", *_SUITE_ONLY):
             opts.pop(key, None)
-        return get_backend(case.model.spec, **opts)
+        spec = case.model.spec
+        if server is not None and provider != "local":  # "...@llama-server": its real URL
+            spec = f"{spec.rsplit('@', 1)[0]}@{opts.pop('base_url')}"
+        return get_backend(spec, **opts)
 
-    def _local_url(self, case: Case) -> str:
-        """The local server's URL, started on first use. A server that failed to start is
+    def _server_url(self, case: Case) -> str:
+        """The URL of the server the case's model needs (:attr:`ModelEntry.server`),
+        started on first use and kept for the session. A server that failed to start is
         not tried again: every later case fails at once with the same cause."""
-        if self._server_error is not None:
-            raise self._server_error
-        if self._server is None:
-            from ..server.process import LocalServer
+        from ..server.thirdparty import make_server
 
-            model = case.model.spec.split(":", 1)[1]
-            server = LocalServer(model, **dict(case.model.options.get("server_options", {})))
+        kind = case.model.server
+        assert kind is not None
+        model = case.model.spec.split(":", 1)[1].split("@", 1)[0]
+        options = dict(case.model.options.get("server_options", {}))
+        if case.model.options.get("one_token_batches"):
+            options["one_token_batches"] = True
+        key = json.dumps([kind, model, options], sort_keys=True)
+        if key in self._server_errors:
+            raise self._server_errors[key]
+        if key not in self._servers:
+            server = make_server(kind, model, **options)
             try:
                 server.start()
             except LogprobEvalError as exc:
-                self._server_error = exc
+                self._server_errors[key] = exc
                 raise
-            self._server = server
-        return str(self._server.base_url)
+            self._servers[key] = server
+        return str(self._servers[key].base_url)
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
 
     # replay and record --------------------------------------------------------------------
 
@@ -272,7 +299,7 @@ class SuiteRunner:
                         f"case {case.id}: a request has no recording in {path.name} (the "
                         "prompt, model, label set or a parameter changed since it was "
                         f"recorded): {why}. Re-record it with "
-                        f"`{record_all_command({name: case.model.provider}, suite=self.suite)}`",
+                        f"`{record_all_command({name: case}, suite=self.suite)}`",
                         case=case,
                         cassette=name,
                     ) from None
@@ -355,7 +382,9 @@ class SuiteRunner:
         """Rows for the dataset sample plus the content-free inputs, scored once."""
         if case.id in self._scores:
             return self._scores[case.id]
-        examples = [*self.dataset, *content_free_examples()]
+        sample = case.model.options.get("sample")
+        texts = self.dataset.sample(int(sample), seed=self._seed) if sample else self.dataset
+        examples = [*texts, *content_free_examples()]
         jobs = make_jobs(examples, [case.template], [case.label_set])
         retry = RetryPolicy(attempts=1 if self.record_mode == "none" else 6)
 
@@ -375,6 +404,9 @@ class SuiteRunner:
         # the backend (and, when recording, the local server) starts outside the cassette:
         # only scoring traffic is recorded
         rows = self._run(case, case.id, case.method, work)
+        if rows and case.model.server is not None and case.model.label != rows[0].model:
+            # the backend's spec holds the server's port; the case's config names the server
+            rows = [replace(r, model=case.model.label) for r in rows]
         self._scores[case.id] = rows
         return rows
 
@@ -455,6 +487,29 @@ class SuiteRunner:
         else:
             self._transformed.add(transformed)
         self._transformed_ids.add(case.id)
+
+    def server_agreement(self, a: Case, b: Case, tolerance: float) -> Any:
+        """How the scores of two cases of one config on two servers agree
+        (:func:`~logprob_eval.experiments.servers.server_agreement`), kept for the run's
+        report: strict (within ``tolerance``) when both servers evaluate one token per
+        batch, measured otherwise."""
+        from ..experiments.servers import server_agreement
+
+        found = server_agreement(self.frame(a), self.frame(b))
+        strict = a.model.one_token_batches and b.model.one_token_batches
+        if strict:
+            verdict = "agree" if found.holds(tolerance) else "DIFFER"
+            verdict += f" (tolerance {tolerance:g})"
+        else:
+            verdict = "measured"
+        self.server_pairs[(a.id, b.id)] = {
+            **found.as_json(),
+            "a": a.id,
+            "b": b.model.label,
+            "batching": "one-token" if strict else "default",
+            "verdict": verdict,
+        }
+        return found
 
     def teacher_forced(
         self, case: Case, name: str, requests: Sequence[tuple[str, Sequence[str]]]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
 
-__all__ = ["SuiteConfig", "backend_options", "validate_suite_config"]
+__all__ = ["SuiteConfig", "backend_options", "started_server", "validate_suite_config"]
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 Tau = Annotated[float, Field(ge=-1.0, le=1.0)]
@@ -37,6 +37,8 @@ SUITE_MODEL_KEYS = (
     "batch",
     "batch_poll_interval",
     "batch_cache_dir",
+    "one_token_batches",
+    "sample",
 )
 
 
@@ -70,6 +72,11 @@ class ModelTable(BaseModel):
     batch: bool = False
     batch_poll_interval: Annotated[float, Field(gt=0.0)] = 30.0
     batch_cache_dir: str | None = None
+    # a server the suite starts (local:, or spec "...@SERVER" with SERVER one of
+    # logprob_eval.server.thirdparty.SERVERS): every token evaluated in its own batch
+    one_token_batches: bool = False
+    # texts per case of this model: the first N of the [dataset] sample (slow servers)
+    sample: Annotated[int, Field(ge=1)] | None = None
 
 
 class SubGrid(_Table):
@@ -136,6 +143,19 @@ class MethodAgreementTable(_Table):
     min_compared: Annotated[int, Field(ge=0)] = 1
 
 
+class ServerAgreementOverride(_Table):
+    cases: Annotated[list[str], Field(min_length=1)]  # globs on either case's id
+    why: str = ""
+    tolerance: Annotated[float, Field(gt=0.0)]
+
+
+class ServerAgreementTable(_Table):
+    """The same config on two servers the suite starts, both with one-token batches."""
+
+    tolerance: Annotated[float, Field(gt=0.0)] = 1e-4  # nats, every row
+    overrides: list[ServerAgreementOverride] = []
+
+
 class RegressionTable(_Table):
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
     min_effect: Annotated[float, Field(ge=0.0)] = 0.02
@@ -154,6 +174,7 @@ class ExpectationsTable(_Table):
     thresholds: ThresholdsTable = ThresholdsTable()
     stability: StabilityTable = StabilityTable()
     method_agreement: MethodAgreementTable = MethodAgreementTable()
+    server_agreement: ServerAgreementTable = ServerAgreementTable()
     regression: RegressionTable = RegressionTable()
     at_chance: AtChanceTable = AtChanceTable()
 
@@ -281,12 +302,27 @@ def _model_option_messages(models: list[ModelTable]) -> list[str]:
         if api is not None and api not in OPENAI_APIS:
             out.append(f"models[{i}].api = {api!r}: choose one of {', '.join(OPENAI_APIS)}")
         out += _batch_messages(i, m, provider)
+        if m.one_token_batches and provider != "local" and started_server(m.spec) is None:
+            out.append(
+                f"models[{i}].one_token_batches: applies only to a server the suite starts "
+                "(local:MODEL, or a spec ending in @llama-server, @llama-cpp-python or "
+                "@logprob-eval); remove it"
+            )
         for key in m.model_extra or {}:
             if key not in valid:
                 out.append(
                     f"models[{i}].{key}: unknown option for {provider}; {_did_you_mean(key, valid)}"
                 )
     return out
+
+
+def started_server(spec: str) -> str | None:
+    """The server the suite starts for ``spec`` when it ends in ``@SERVER`` (a name from
+    :data:`~logprob_eval.server.thirdparty.SERVERS` in place of a URL), else None."""
+    from ..server.thirdparty import SERVERS
+
+    tail = spec.rsplit("@", 1)[1] if "@" in spec else None
+    return tail if tail in SERVERS else None
 
 
 def _has_batch_api(provider: str) -> bool:

@@ -1,6 +1,7 @@
 """An OpenAI-compatible HTTP server for the local model (``logprob-eval serve``).
 
-Endpoints: ``GET /v1/models``; ``POST /v1/completions`` (``prompt`` string or list,
+Endpoints: ``GET /v1/models`` (its model lists ``"extensions": ["continuation_offset"]``,
+so that any client can find out); ``POST /v1/completions`` (``prompt`` string or list,
 ``echo``, ``logprobs`` 0-20, ``max_tokens`` >= 0, ``temperature``, ``stop``, ``seed``, and
 the extension ``continuation_offset``: see :meth:`_Handler._boundary`);
 ``POST /v1/chat/completions`` (``messages``, ``logprobs``, ``top_logprobs`` 0-20,
@@ -59,7 +60,14 @@ class _Handler:
         return {
             "object": "list",
             "data": [
-                {"id": self.model_name, "object": "model", "created": 0, "owned_by": "logprob-eval"}
+                {
+                    "id": self.model_name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "logprob-eval",
+                    # what a client may send beyond the OpenAI protocol (clients probe this)
+                    "extensions": ["continuation_offset"],
+                }
             ],
         }
 

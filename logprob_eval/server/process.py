@@ -1,4 +1,6 @@
-"""Run ``logprob-eval serve`` as a child process on a free loopback port."""
+"""Run a model server as a child process on a free loopback port: ``logprob-eval serve``
+here (:class:`LocalServer`); third-party servers in :mod:`.thirdparty`, on the same base
+(:class:`ServerProcess`)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import IO, Any
 from ..backends._openai_client import is_network_blocked
 from ..errors import BackendUnavailableError, MissingDependencyError, ServerUnreachableError
 
-__all__ = ["LocalServer", "free_port", "require_local_extra"]
+__all__ = ["LocalServer", "ServerProcess", "free_port", "require_local_extra"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -49,29 +51,28 @@ def _importable(module: str) -> bool:
         return False
 
 
-class LocalServer:
-    """Context manager: start the server, wait until it answers, stop it on exit.
+class ServerProcess:
+    """Context manager: start a server process, wait until it answers, stop it on exit.
 
-    The server's log goes to ``log_path`` (a temporary file by default) and is kept; its
-    tail is in the error raised when the server dies or never answers.
+    Subclasses give :meth:`command`, :attr:`name` (for messages) and may change
+    :attr:`ready_path` (polled until it answers 200). The server's log goes to ``log_path``
+    (a temporary file by default) and is kept; its tail is in the error raised when the
+    server dies or never answers.
     """
+
+    name = "server"
+    ready_path = "/v1/models"
 
     def __init__(
         self,
-        model: str = "gemma-3-270m",
         *,
         host: str = "127.0.0.1",
         port: int | None = None,
-        n_ctx: int = 2048,
-        threads: int | None = None,
         log_path: str | Path | None = None,
         startup_timeout: float = 180.0,
     ) -> None:
-        self.model = model
         self.host = host
         self.port = port or free_port(host)
-        self.n_ctx = n_ctx
-        self.threads = threads
         self.startup_timeout = startup_timeout
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="logprob-eval-serve-", suffix=".log")
@@ -85,30 +86,26 @@ class LocalServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def check_installed(self) -> None:
+        """Raise :class:`MissingDependencyError` (with the command that provides the
+        server) before anything is started."""
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
 
-    def start(self) -> LocalServer:
-        require_local_extra(self.model)
-        cmd = [
-            sys.executable,
-            "-m",
-            "logprob_eval.cli",
-            "serve",
-            "--model",
-            self.model,
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            "--n-ctx",
-            str(self.n_ctx),
-        ]
-        if self.threads:
-            cmd += ["--threads", str(self.threads)]
+    def start(self) -> ServerProcess:
+        self.check_installed()
+        cmd = self.command()
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
             cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -125,12 +122,12 @@ class LocalServer:
             if self._proc.poll() is not None:
                 self.stop()
                 raise BackendUnavailableError(
-                    f"local:{self.model}: the server exited with code {self._proc.returncode} "
+                    f"{self.name}: the server exited with code {self._proc.returncode} "
                     f"before answering; its log ({self.log_path}) ends:\n{self.log_tail()}",
-                    backend=f"local:{self.model}",
+                    backend=self.name,
                 )
             try:
-                if requests.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                if requests.get(self.root_url + self.ready_path, timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -139,17 +136,17 @@ class LocalServer:
                     raise
                 self.stop()
                 raise ServerUnreachableError(
-                    f"local:{self.model}: cannot reach the local server at {self.base_url}: "
+                    f"{self.name}: cannot reach the server at {self.base_url}: "
                     "the network is blocked (pytest --block-network); drop --block-network "
                     "to record",
-                    backend=f"local:{self.model}",
+                    backend=self.name,
                 ) from None
             time.sleep(0.1)
         self.stop()
         raise BackendUnavailableError(
-            f"local:{self.model}: the server did not answer within {self.startup_timeout:g}s; "
+            f"{self.name}: the server did not answer within {self.startup_timeout:g}s; "
             f"its log ({self.log_path}) ends:\n{self.log_tail()}",
-            backend=f"local:{self.model}",
+            backend=self.name,
         )
 
     def stop(self) -> None:
@@ -164,8 +161,62 @@ class LocalServer:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> LocalServer:
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class LocalServer(ServerProcess):
+    """``logprob-eval serve`` for a local model (``prefill_chunk=1``: one-token batches)."""
+
+    def __init__(
+        self,
+        model: str = "gemma-3-270m",
+        *,
+        n_ctx: int = 2048,
+        threads: int | None = None,
+        prefill_chunk: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.prefill_chunk = prefill_chunk
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"local:{self.model}"
+
+    def check_installed(self) -> None:
+        require_local_extra(self.model)
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "logprob_eval.cli",
+            "serve",
+            "--model",
+            self.model,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--n-ctx",
+            str(self.n_ctx),
+        ]
+        if self.threads:
+            cmd += ["--threads", str(self.threads)]
+        if self.prefill_chunk:
+            cmd += ["--prefill-chunk", str(self.prefill_chunk)]
+        return cmd
+
+    def start(self) -> LocalServer:
+        super().start()
+        return self
+
+    def __enter__(self) -> LocalServer:
+        return self.start()

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Score one grid through the CLI on several servers serving the same GGUF, and compare
+each with ``logprob-eval serve`` row by row (the README's "Servers verified live" table).
+
+    python scripts/compare_servers.py --out /tmp/servers                 # one-token batches
+    python scripts/compare_servers.py --out /tmp/servers --default-batching
+    python scripts/compare_servers.py --runs llama-cpp-python:exact --sample 1 --out ...
+
+Each run is ``logprob-eval score --model openai-compatible:gemma-3-270m@URL --method M``
+(6 texts x 2 templates x 2 label sets x 10 labels = 240 rows by default) against a server
+this script starts on a free loopback port and stops afterwards; the reference is the own
+server reached the same way. Printed per run: wall time, rows, failed rows (with the first
+error), and against the reference: rows paired, max and median |diff|, statuses that
+differ, texts ranked the same. Scores tables and logs stay in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from logprob_eval.experiments.servers import server_agreement
+from logprob_eval.experiments.table import read_scores
+from logprob_eval.server.thirdparty import make_server
+
+MODEL = "gemma-3-270m"
+DEFAULT_RUNS = (
+    "logprob-eval:exact,logprob-eval:generation,llama-cpp-python:generation,"
+    "llama-cpp-python:exact,llama-server:generation,llama-server:exact"
+)
+
+
+def score(url: str, method: str, out: Path, args: argparse.Namespace) -> tuple[float, int, str]:
+    """(seconds, exit status, last stderr line) of one CLI run."""
+    cmd = [
+        sys.executable, "-m", "logprob_eval.cli", "score",
+        "--model", f"openai-compatible:{MODEL}@{url}", "--method", method,
+        "--templates", args.templates, "--label-sets", args.label_sets,
+        "--sample", str(args.sample), "--max-tokens", "4", "--first-answer-only",
+        "--concurrency", "1", "--timeout", str(args.timeout), "--no-progress",
+        "--out", str(out),
+    ]  # fmt: skip
+    started = time.monotonic()
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    out.with_suffix(".log").write_text(run.stdout + run.stderr)
+    last = (run.stderr.strip().splitlines() or [""])[-1]
+    return seconds, run.returncode, last
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--runs", default=DEFAULT_RUNS, help="server:method,... (in this order)")
+    ap.add_argument("--default-batching", action="store_true", help="servers as shipped")
+    ap.add_argument("--sample", type=int, default=6)
+    ap.add_argument("--templates", default="simple,question")
+    ap.add_argument("--label-sets", default="normal,simple")
+    ap.add_argument("--timeout", type=float, default=900.0)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    one_token = not args.default_batching
+    tables: dict[tuple[str, str], Path] = {}
+    print(f"one-token batches: {one_token}; grid: {args.templates} x {args.label_sets} x "
+          f"{args.sample} texts")  # fmt: skip
+    for item in args.runs.split(","):
+        kind, method = item.split(":")
+        options = {"one_token_batches": one_token, "log_path": args.out / f"{kind}.server.log"}
+        with make_server(kind, MODEL, **options) as server:
+            out = args.out / f"{kind}-{method}.csv"
+            seconds, status, last = score(server.base_url, method, out, args)
+        rows = failed = 0
+        if out.is_file():
+            table = read_scores(out)
+            rows, failed = len(table), int((table["status"] == "error").sum())
+            tables[(kind, method)] = out
+        print(
+            f"{kind} {method}: {seconds:.1f} s, exit {status}, {rows} rows, {failed} failed"
+            + (f"; {last}" if status else ""),
+            flush=True,
+        )
+    print("\nagainst logprob-eval serve (same method, same batching):")
+    print("| server | method | rows paired | max abs diff | median | status differs | "
+          "same ranking | mean tau |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for (kind, method), path in tables.items():
+        ref = tables.get(("logprob-eval", method))
+        if kind == "logprob-eval" or ref is None:
+            continue
+        a, b = read_scores(path), read_scores(ref)
+        for frame in (a, b):
+            # one "text" per text x config: rankings are compared within a config
+            frame["example_id"] = (
+                frame["example_id"].astype(str) + "|" + frame["template"] + "|" + frame["label_set"]
+            )
+        found = server_agreement(a, b)
+        print(
+            f"| {kind} | {method} | {found.rows} | {found.max_abs_diff:.2g} | "
+            f"{found.median_abs_diff:.2g} | {found.status_mismatches} | "
+            f"{found.same_ranking} of {found.texts} | {found.mean_kendall_tau:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
