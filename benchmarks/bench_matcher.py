@@ -57,11 +57,12 @@ def is_label_piece(token: str) -> bool:
 
 
 def recorded_tokens() -> tuple[list[str], float]:
-    """Non-label alternatives seen in the committed generation cassettes, and the share of
-    alternatives there that begin or spell a label."""
+    """Non-label alternatives seen in the committed generation cassettes (of the local
+    model: the legacy completions shape, ``logprobs.top_logprobs`` as token -> log-prob),
+    and the share of alternatives there that begin or spell a label."""
     seen: dict[str, None] = {}
     total = labelled = 0
-    for path in sorted((ROOT / "cassettes").glob("*-generation-*.json")):
+    for path in sorted((ROOT / "cassettes").glob("local-*-generation-*.json")):
         for interaction in json.loads(path.read_text())["interactions"]:
             choice = interaction["response"]["body"]["json"]["choices"][0]
             for top in choice["logprobs"]["top_logprobs"]:
