@@ -31,6 +31,18 @@ def _csv_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _add_columns(p: argparse.ArgumentParser) -> None:
+    """The dataset's column options (``score``, ``stability``, ``init``)."""
+    p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
+    p.add_argument(
+        "--labels-column",
+        default=None,
+        help="column of the labels (default: the one named labels/label/topics/topic/"
+        "categories/category/classes/class, else the only column besides the text)",
+    )
+    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
+
+
 def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
     p.add_argument(
         "--model",
@@ -72,14 +84,7 @@ def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
         default="topics",
         help="dataset CSV/TSV/JSONL/Parquet path, or 'topics' (the shipped one; default)",
     )
-    p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
-    p.add_argument(
-        "--labels-column",
-        default=None,
-        help="column of the labels (default: the one named labels/label/topics/topic/"
-        "categories/category/classes/class, else the only column besides the text)",
-    )
-    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
+    _add_columns(p)
     p.add_argument("--sample", type=int, default=None, help="score N texts drawn by --seed")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: 4)")
@@ -536,14 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folder", type=Path, help="the suite's folder (created if missing)")
     p.add_argument("--data", required=True, help="dataset CSV/TSV/JSONL/Parquet path")
-    p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
-    p.add_argument(
-        "--labels-column",
-        default=None,
-        help="column of the labels (default: the one named labels/label/topics/topic/"
-        "categories/category/classes/class, else the only column besides the text)",
-    )
-    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
+    _add_columns(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing evals.toml")
     p.set_defaults(func=_init)
 
