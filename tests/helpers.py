@@ -35,3 +35,14 @@ def fake_echo_completions(body: dict[str, Any]) -> dict[str, Any]:
         tokenised.append(toks)
         logprobs.append(lps)
     return completion_echo(prompts, tokenised, logprobs, model=body["model"])
+
+
+SUPPORT_TICKETS = [  # hand-written ticket intents (tests' data): labels the study never had
+    ("Can I get a refund for last month?", ["refund", "billing"]),
+    ("My card was charged twice.", ["billing"]),
+    ("The app crashes when I log in.", ["bug"]),
+    ("How do I change my password?", ["account"]),
+    ("Please close my account and refund me.", ["account", "refund"]),
+    ("The invoice shows the wrong VAT number.", ["billing"]),
+    ("Export to PDF does nothing.", ["bug"]),
+]

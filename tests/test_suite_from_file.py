@@ -12,20 +12,11 @@ import pandas as pd
 import pytest
 from werkzeug import Request, Response
 
-from .helpers import fake_echo_completions
+from .helpers import SUPPORT_TICKETS, fake_echo_completions
 
 pytest_plugins = ["pytester"]
 
-TICKETS = [  # hand-written ticket intents: labels the study never had
-    ("Can I get a refund for last month?", ["refund", "billing"]),
-    ("My card was charged twice.", ["billing"]),
-    ("The app crashes when I log in.", ["bug"]),
-    ("How do I change my password?", ["account"]),
-    ("Please close my account and refund me.", ["account", "refund"]),
-    ("The invoice shows the wrong VAT number.", ["billing"]),
-    ("Export to PDF does nothing.", ["bug"]),
-    ("I was billed after cancelling.", ["billing", "refund"]),
-]
+TICKETS = [*SUPPORT_TICKETS, ("I was billed after cancelling.", ["billing", "refund"])]
 
 CONFIG = """
 [dataset]

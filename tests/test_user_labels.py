@@ -20,18 +20,9 @@ from logprob_eval.evalsuite.starter import starter_k, write_starter
 from logprob_eval.experiments.chance import chance_distribution
 from logprob_eval.prompts import TOPICS, LabelSet, as_is
 
-from .helpers import fake_echo_completions
+from .helpers import SUPPORT_TICKETS, fake_echo_completions
 
-TICKETS = [
-    ("Can I get a refund for last month?", ["refund", "billing"]),
-    ("My card was charged twice.", ["billing"]),
-    ("The app crashes when I log in.", ["bug"]),
-    ("How do I change my password?", ["account"]),
-    ("Please close my account and refund me.", ["account", "refund"]),
-    ("The invoice shows the wrong VAT number.", ["billing"]),
-    ("Export to PDF does nothing.", ["bug"]),
-    ("Wo finde ich meine Rechnung?", ["Rechnung"]),
-]
+TICKETS = [*SUPPORT_TICKETS, ("Wo finde ich meine Rechnung?", ["Rechnung"])]
 
 
 def write_tickets(path, rows=TICKETS, index=True):
