@@ -237,3 +237,18 @@ def test_mcnemar_interval_excludes_zero_exactly_when_p_is_below_alpha():
                 assert significant == (res.p_value < 1 - confidence), (lost, gained, res)
     same = mcnemar_difference("top1_acc", np.ones(5, bool), np.ones(5, bool))
     assert (same.diff, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_float_noise_in_the_estimate_does_not_decide_ties_with_it():
+    # six yes/no texts: about 1 in 65 resamples holds each text once and ties with the
+    # estimate. Computed 1 ulp apart (another order of the same sums), the estimate must still
+    # tie with them, or BCa's bias correction z0 moves and the interval with it.
+    values = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    plain = mean_statistic(values)
+
+    def noisy(idx: np.ndarray) -> np.ndarray:
+        out = np.array(plain(idx), dtype=float)
+        return np.nextafter(out, np.inf) if np.ndim(idx) == 1 else out  # the estimate alone
+
+    assert noisy(np.arange(6)) != plain(np.arange(6)[None, :])[0]  # the noise is there
+    assert bootstrap_interval(noisy, 6) == bootstrap_interval(plain, 6)

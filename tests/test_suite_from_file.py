@@ -128,8 +128,11 @@ def test_a_stale_cassette_is_explained_once_per_case_with_one_command(folder):
     result = folder.runpytest_subprocess("support")
     result.assert_outcomes(failed=3, skipped=4)
     out = result.stdout.str()
-    assert out.count("a request has no recording in") == 1  # the full explanation, once
-    assert out.count(f"stale cassette {CASE}.json (the first failing test of {CASE} says") == 2
+    # the failures, before pytest's one-line summary (which repeats a message as wide as the
+    # terminal allows)
+    failures = out.partition("short test summary info")[0]
+    assert failures.count("a request has no recording in") == 1  # the full explanation, once
+    assert failures.count(f"stale cassette {CASE}.json (the first failing test of {CASE} says") == 2
     assert re.search(
         rf"stale cassettes \(1\): {CASE}; re-record them all with `pytest support -m live "
         rf"-k {CASE} --record-mode=once`",

@@ -158,6 +158,15 @@ def _percentile(dist: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _settled(values: np.ndarray) -> np.ndarray:
+    """A statistic's values rounded to 12 decimals. A metric is a ratio of counts, and the
+    same resample can come out 1 ulp apart by the order of its sums (a batch of resamples
+    against the data alone): unrounded, that noise decides whether BCa counts a resample
+    that holds each text once as tied with the estimate, and moves ``z0`` (on 6 texts,
+    about 35 of 2,000 resamples, and an interval end by up to 0.02)."""
+    return np.round(np.asarray(values, dtype=float), 12)
+
+
 def _bootstrap(
     statistic: Statistic, n: int, confidence: float, n_resamples: int, seed: int
 ) -> tuple[float, float]:
@@ -166,7 +175,7 @@ def _bootstrap(
         warnings.simplefilter("ignore")
         res = stats.bootstrap(
             (np.arange(n),),
-            lambda idx, axis=-1: statistic(idx),  # scipy passes the resampled axis last
+            lambda idx, axis=-1: _settled(statistic(idx)),  # scipy passes the resampled axis last
             vectorized=True,
             axis=-1,
             n_resamples=n_resamples,
