@@ -6,8 +6,8 @@ texts were drawn, with repetition), it returns the metric of each resample, shap
 ``(...)``. Resampling text indices (not label rows) makes each text a cluster: its labels
 stay together. The same statistic serves
 
-* :func:`bootstrap_interval`: scipy's ``stats.bootstrap`` (BCa) over the indices
-  ``0..n-1``, seeded, vectorised;
+* :func:`bootstrap_interval`: the BCa interval of scipy's ``stats.bootstrap`` over the
+  indices ``0..n-1``, seeded, vectorised (see "Scale" below);
 * :func:`paired_difference`: the same resamples applied to both runs of the texts they
   share (a paired bootstrap of ``metric(B) - metric(A)``), with a bootstrap p-value;
 * :func:`mcnemar_exact`: McNemar's exact test for paired binary outcomes (top-1 hits):
@@ -21,17 +21,31 @@ drawn (equal to recomputing them on the resampled texts).
 Where BCa is undefined (every resample gives the same value, e.g. a metric that is 0 on
 every text) the percentile interval of the same resamples is used; an interval is NaN only
 when the statistic itself is.
+
+Scale. The BCa interval is scipy's (``stats.bootstrap(..., method="BCa")``: the same draws,
+the same bias correction, acceleration and quantiles; a test checks the equality), computed
+here so that it stays linear in the number of texts:
+
+* the resamples are drawn and evaluated in batches of rows (:data:`CHUNK` elements at a
+  time), so memory does not grow with ``resamples x texts`` (drawing in batches gives the
+  same indices as one draw);
+* BCa's acceleration needs the statistic on every leave-one-out sample (the jackknife):
+  ``n`` evaluations of an O(n) statistic, quadratic. The statistics here compute all
+  leave-one-out values at once in about linear time (:mod:`.leave_one_out`); any other
+  callable is evaluated on the leave-one-out samples, as scipy does.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
+
+from . import leave_one_out as loo
 
 __all__ = [
     "CONFIDENCE",
@@ -42,6 +56,7 @@ __all__ = [
     "average_precision_statistic",
     "best_f1_statistic",
     "bootstrap_interval",
+    "jackknife",
     "mcnemar_exact",
     "mean_statistic",
     "paired_difference",
@@ -49,9 +64,25 @@ __all__ = [
 ]
 
 Statistic = Callable[[np.ndarray], np.ndarray]
+"""Index resamples ``(..., m)`` -> the metric of each ``(...)``. A statistic may also have
+``leave_one_out() -> (n,)``: its value with each text left out (the jackknife)."""
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 SEED = 0
+CHUNK = 1 << 21
+"""Elements (indices, or text x label pairs) one batch of resamples holds at most."""
+
+
+def _by_rows(fn: Callable[[np.ndarray], np.ndarray], idx: np.ndarray, row_cost: int) -> np.ndarray:
+    """``fn`` over the resamples (rows) of ``idx`` ``(..., m)``, a batch of rows at a time
+    (``row_cost``: the elements one row needs): rows are independent, so the result is that
+    of one call, with memory bounded by :data:`CHUNK`."""
+    idx = np.asarray(idx, dtype=np.int64)
+    flat = idx.reshape(-1, idx.shape[-1])
+    step = max(1, CHUNK // max(1, row_cost))
+    parts = [np.asarray(fn(flat[i : i + step])) for i in range(0, len(flat), step)]
+    out = np.concatenate(parts) if parts else np.empty(0)
+    return out.reshape(idx.shape[:-1])
 
 
 def resample_weights(idx: np.ndarray, n: int) -> np.ndarray:
@@ -63,17 +94,38 @@ def resample_weights(idx: np.ndarray, n: int) -> np.ndarray:
     return counts.reshape(*idx.shape[:-1], n).astype(float)
 
 
-def mean_statistic(values: np.ndarray) -> Statistic:
-    """The mean of per-text ``values`` over a resample (NaN values left out)."""
-    vals = np.asarray(values, dtype=float)
+class _Mean:
+    """The mean of per-text values over a resample (NaN values left out); for a matrix
+    ``(rows, n)``, the mean over the rows of each row's mean (NaN rows left out)."""
 
-    def stat(idx: np.ndarray) -> np.ndarray:
-        drawn = vals[np.asarray(idx, dtype=np.int64)]
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.atleast_2d(np.asarray(values, dtype=float))
+        self.one_row = np.ndim(values) == 1
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        return _by_rows(self._rows, idx, self.values.size)
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        drawn = self.values[:, idx]  # (rows, resamples, m)
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample of NaNs only
-            return np.asarray(np.nanmean(drawn, axis=-1))
+            means = np.nanmean(drawn, axis=-1)
+            return np.asarray(means[0] if self.one_row else np.nanmean(means, axis=0))
 
-    return stat
+    def leave_one_out(self) -> np.ndarray:
+        means = loo.means(self.values)
+        if self.one_row:
+            return means[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.asarray(np.nanmean(means, axis=0))
+
+
+def mean_statistic(values: np.ndarray) -> Statistic:
+    """The mean of per-text ``values`` over a resample (NaN values left out). With a
+    matrix ``(rows, n)`` (per-text values of several config pairs), the mean over rows of
+    each row's mean: a resample draws texts, and a text moves in every row at once."""
+    return _Mean(values)
 
 
 class _Cumulative:
@@ -109,42 +161,73 @@ class _Cumulative:
         positives = w[..., self.y_all_text].sum(axis=-1)
         return tp, pred, positives
 
+    def full_counts(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """:meth:`counts` of the texts themselves (every weight 1)."""
+        tp = np.cumsum(self.y)[self.ends]
+        return tp, (self.ends + 1).astype(float), len(self.y_all_text)
 
-def best_f1_statistic(scores: np.ndarray, truth: np.ndarray) -> Statistic:
-    """Best micro F1 over every distinct finite score used as a threshold (``>=``).
 
-    ``-inf`` (missing) never passes a threshold; with no finite score the statistic is NaN.
-    """
-    cum = _Cumulative(scores, truth, rank_missing=False)
+class _BestF1:
+    """Best micro F1 over every distinct finite score used as a threshold (``>=``)."""
 
-    def stat(idx: np.ndarray) -> np.ndarray:
-        if not len(cum.ends):
+    def __init__(self, scores: np.ndarray, truth: np.ndarray) -> None:
+        self.cum = _Cumulative(scores, truth, rank_missing=False)
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        if not len(self.cum.ends):
             return np.full(np.shape(idx)[:-1], np.nan)
-        tp, pred, positives = cum.counts(idx)
+        return _by_rows(self._rows, idx, 4 * len(self.cum.text) + self.cum.n)
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        tp, pred, positives = self.cum.counts(idx)
         den = pred + positives[..., None]
         f1 = np.divide(2 * tp, den, out=np.zeros_like(tp), where=den > 0)
         return np.asarray(f1.max(axis=-1))
 
-    return stat
+    def leave_one_out(self) -> np.ndarray:
+        if not len(self.cum.ends):
+            return np.full(self.cum.n, np.nan)
+        return loo.best_f1(self.cum)
 
 
-def average_precision_statistic(scores: np.ndarray, truth: np.ndarray) -> Statistic:
-    """Micro average precision over all text x label pairs, scikit-learn's definition
-    (sum over thresholds of the recall step times the precision); missing scores rank last.
-    NaN when a resample holds no true label."""
-    cum = _Cumulative(scores, truth, rank_missing=True)
+class _AveragePrecision:
+    """Micro average precision over all text x label pairs (scikit-learn's)."""
 
-    def stat(idx: np.ndarray) -> np.ndarray:
-        if not len(cum.ends):
+    def __init__(self, scores: np.ndarray, truth: np.ndarray) -> None:
+        self.cum = _Cumulative(scores, truth, rank_missing=True)
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        if not len(self.cum.ends):
             return np.full(np.shape(idx)[:-1], np.nan)
-        tp, pred, positives = cum.counts(idx)
+        return _by_rows(self._rows, idx, 4 * len(self.cum.text) + self.cum.n)
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        tp, pred, positives = self.cum.counts(idx)
         precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             recall = tp / positives[..., None]
         step = np.diff(recall, axis=-1, prepend=0.0)
         return np.asarray((step * precision).sum(axis=-1))
 
-    return stat
+    def leave_one_out(self) -> np.ndarray:
+        if not len(self.cum.ends):
+            return np.full(self.cum.n, np.nan)
+        return loo.average_precision(self.cum)
+
+
+def best_f1_statistic(scores: np.ndarray, truth: np.ndarray) -> Statistic:
+    """Best micro F1 over every distinct finite score used as a threshold (``>=``).
+
+    ``-inf`` (missing) never passes a threshold; with no finite score the statistic is NaN.
+    """
+    return _BestF1(scores, truth)
+
+
+def average_precision_statistic(scores: np.ndarray, truth: np.ndarray) -> Statistic:
+    """Micro average precision over all text x label pairs, scikit-learn's definition
+    (sum over thresholds of the recall step times the precision); missing scores rank last.
+    NaN when a resample holds no true label."""
+    return _AveragePrecision(scores, truth)
 
 
 def _percentile(dist: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -156,24 +239,67 @@ def _percentile(dist: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _draws(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """The resamples' text indices, a batch of rows at a time: the same indices as scipy's
+    one draw ``rng.integers(0, n, (n_resamples, n))`` (a generator's stream does not depend
+    on how it is split into calls)."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, CHUNK // n)
+    for start in range(0, n_resamples, rows):
+        yield rng.integers(0, n, (min(rows, n_resamples - start), n))
+
+
+def jackknife(statistic: Statistic, n: int) -> np.ndarray:
+    """The statistic with each of the ``n`` texts left out: its ``leave_one_out()`` where
+    it has one, else evaluated on the leave-one-out samples (a batch at a time)."""
+    fast = getattr(statistic, "leave_one_out", None)
+    if fast is not None:
+        return np.asarray(fast(), dtype=float)
+    keep = np.arange(n)
+    rows = max(1, CHUNK // n)
+    parts = []
+    for start in range(0, n, rows):
+        left_out = np.arange(start, min(n, start + rows))
+        idx = np.array([np.delete(keep, i) for i in left_out]).reshape(len(left_out), n - 1)
+        parts.append(np.asarray(statistic(idx), dtype=float))
+    return np.concatenate(parts)
+
+
+def _quantiles(dist: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """The quantiles scipy's ``bootstrap`` reads off its distribution (``stats.quantile``
+    since scipy 1.15, ``np.percentile`` before)."""
+    quantile = getattr(stats, "quantile", None)
+    if quantile is not None:
+        return np.asarray(quantile(dist, levels))
+    return np.asarray(np.percentile(dist, levels * 100))
+
+
+def _bca(
+    dist: np.ndarray, point: float, jack: np.ndarray, confidence: float
+) -> tuple[float, float]:
+    """scipy's BCa interval (``scipy.stats._resampling._bca_interval``, after Efron and
+    Tibshirani 14.3 and 15.4) from the bootstrap distribution, the estimate and the
+    jackknife values; NaN where it is undefined."""
+    z0 = special.ndtri(((dist < point).sum() + (dist <= point).sum()) / (2 * len(dist)))
+    n = float(len(jack))
+    u = (n - 1) * (np.mean(jack) - jack)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = 1 / 6 * (np.sum(u**3) / n**3) / (np.sum(u**2) / n**2) ** (3 / 2)
+        z = float(special.ndtri((1 - confidence) / 2))
+        levels = np.array([special.ndtr(z0 + (z0 + c) / (1 - a * (z0 + c))) for c in (z, -z)])
+    if not np.isfinite(levels).all():
+        return math.nan, math.nan
+    lo, hi = _quantiles(dist, levels)
+    return float(lo), float(hi)
+
+
 def _bootstrap(
     statistic: Statistic, n: int, confidence: float, n_resamples: int, seed: int
 ) -> tuple[float, float, np.ndarray]:
-    with warnings.catch_warnings():
-        # BCa is undefined for a degenerate resample distribution: handled below
-        warnings.simplefilter("ignore")
-        res = stats.bootstrap(
-            (np.arange(n),),
-            lambda idx, axis=-1: statistic(idx),  # scipy passes the resampled axis last
-            vectorized=True,
-            axis=-1,
-            n_resamples=n_resamples,
-            confidence_level=confidence,
-            method="BCa",
-            rng=np.random.default_rng(seed),
-        )
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    dist = np.asarray(res.bootstrap_distribution)
+    """(BCa low, high, bootstrap distribution) of ``statistic`` over ``n`` texts."""
+    dist = np.concatenate([np.asarray(statistic(idx)) for idx in _draws(n, n_resamples, seed)])
+    point = float(np.asarray(statistic(np.arange(n)[None, :]))[0])
+    lo, hi = _bca(dist, point, jackknife(statistic, n), confidence)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         lo, hi = _percentile(dist, confidence)
     return lo, hi, dist
@@ -214,6 +340,19 @@ class PairedResult:
         return dict(self.__dict__)
 
 
+class _Difference:
+    """``b - a`` of two statistics of the same texts (resampled together)."""
+
+    def __init__(self, a: Statistic, b: Statistic, n: int) -> None:
+        self.a, self.b, self.n = a, b, n
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        return np.asarray(self.b(idx)) - np.asarray(self.a(idx))
+
+    def leave_one_out(self) -> np.ndarray:
+        return jackknife(self.b, self.n) - jackknife(self.a, self.n)
+
+
 def paired_difference(
     metric: str,
     stat_a: Statistic,
@@ -234,10 +373,7 @@ def paired_difference(
     if n < 2 or math.isnan(diff):
         return PairedResult(metric, a, b, diff, math.nan, math.nan, math.nan, n)
 
-    def stat(idx: np.ndarray) -> np.ndarray:
-        return np.asarray(stat_b(idx)) - np.asarray(stat_a(idx))
-
-    lo, hi, dist = _bootstrap(stat, n, confidence, n_resamples, seed)
+    lo, hi, dist = _bootstrap(_Difference(stat_a, stat_b, n), n, confidence, n_resamples, seed)
     lo, hi = min(lo, diff), max(hi, diff)
     finite = dist[np.isfinite(dist)]
     if not len(finite) or np.all(finite == 0):
