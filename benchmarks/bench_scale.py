@@ -8,8 +8,8 @@ is the committed one of that text (``cassettes/local-gemma-3-270m-exact-question
 with the marker spliced into the request's prompts and into the echoed response as one
 more prompt token (no log-prob, offsets after it shifted), so the request bodies are all
 distinct, as in a real suite. The label tokens' log-probs are the recorded ones of the
-original text. Everything is written to a temporary folder (or ``--keep DIR``), never
-into cassettes/.
+original text, lowered by ``SHIFT`` per copy (below). Everything is written to a
+temporary folder (or ``--keep DIR``), never into cassettes/.
 
 Each suite is a folder laid out like this project: ``pytest.ini``, ``evals/evals.toml``
 (one model, one template, one label set; the committed floors), the committed suite's
@@ -72,11 +72,16 @@ best_f1 = 0.50
 average_precision = 0.35
 transfer_kept = 0.80
 """
+SHIFT = 1e-4
+"""Nats by which each further copy of a recorded text scores lower (all its labels alike, so
+its ranking is the recorded one): real texts' scores are distinct, and the threshold
+sweep's cost grows with the number of distinct scores."""
 _TEXT = re.compile(r"\n\nText: (.*)\nTopic: ", re.DOTALL)
 
 
-def _vary(interaction: dict[str, Any], text: str, marker: str) -> dict[str, Any]:
-    """The recorded interaction of ``text`` as if ``text + marker`` had been sent."""
+def _vary(interaction: dict[str, Any], text: str, marker: str, shift: float) -> dict[str, Any]:
+    """The recorded interaction of ``text`` as if ``text + marker`` had been sent, every
+    label's log-prob lowered by ``shift``."""
     it = json.loads(json.dumps(interaction))  # a deep copy
     body = it["request"]["body"]["json"]
     end = None
@@ -92,6 +97,8 @@ def _vary(interaction: dict[str, Any], text: str, marker: str) -> dict[str, Any]
         choice["text"] = choice["text"][:end] + marker + choice["text"][end:]
         lp = choice["logprobs"]
         at = lp["text_offset"].index(end)  # a token starts where the text ends (checked)
+        first = next(k for k, v in enumerate(lp["token_logprobs"]) if v is not None)
+        lp["token_logprobs"][first] = round(lp["token_logprobs"][first] - shift, 6)
         lp["tokens"].insert(at, marker)
         lp["token_logprobs"].insert(at, None)
         offsets = lp["text_offset"]
@@ -129,7 +136,8 @@ def build_suite(root: Path, n: int) -> Path:
             ex = base[j % len(base)]
             marker = f" [v{j}]"
             w.writerow([f"t{j:05d}", ex.text + marker, ";".join(ex.labels)])
-            interactions.append(_vary(by_text[ex.text], ex.text, marker))
+            shift = SHIFT * (j // len(base))  # copies of one text score apart
+            interactions.append(_vary(by_text[ex.text], ex.text, marker, shift))
     interactions.extend(content_free)  # the content-free inputs, once each, as recorded
     cassette = root / "cassettes" / f"{CASE}.json"
     cassette.write_text(_dump({"version": 1, "interactions": interactions}) + "\n")

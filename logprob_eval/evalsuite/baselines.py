@@ -59,10 +59,22 @@ def recordings_digest(paths: Iterable[Path]) -> str | None:
         if not p.is_file():
             continue
         found = True
-        data = json.loads(p.read_text(encoding="utf-8"))
         h.update(p.name.encode())
-        h.update(json.dumps(data.get("interactions", data), sort_keys=True).encode())
+        _hash_interactions(h, p.read_text(encoding="utf-8"))
     return f"sha256:{h.hexdigest()}" if found else None
+
+
+def _hash_interactions(h: Any, text: str) -> None:
+    """Feed ``json.dumps(interactions, sort_keys=True)`` to ``h``, one interaction at a time
+    (the text of a list is its items' texts joined by ``", "`` in brackets): a large
+    cassette is never held parsed as a whole."""
+    from .cassette_reader import read_interactions
+
+    h.update(b"[")
+    for i, it in enumerate(read_interactions(text)):
+        h.update(b", " if i else b"")
+        h.update(json.dumps(it, sort_keys=True).encode())
+    h.update(b"]")
 
 
 def _enc(v: Any) -> Any:

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from ..errors import LogprobEvalError
 from ..redact import KEY_PATTERN, SECRET_HEADERS
 from .bodies import BOUNDARY, canonical, decode_body, encode_body, structured
+from .cassette_reader import read_interactions
 
 __all__ = [
     "SERIALIZER",
@@ -136,6 +137,23 @@ class JsonSerializer:
         return data
 
 
+def _load_compact(text: str) -> tuple[list[Any], list[Any]]:
+    """vcrpy's (requests, responses) of a cassette, each interaction parsed and turned into
+    vcrpy's form (bodies as bytes) before the next is read: the parsed tree of the whole
+    file never exists (:mod:`.cassette_reader`)."""
+    from vcr.request import Request
+    from vcr.serializers.compat import convert_to_bytes
+
+    requests, responses = [], []
+    for it in read_interactions(text):
+        request, response = it["request"], it["response"]
+        request["body"] = encode_body(request.get("body"))
+        response["body"] = {"string": encode_body(response.get("body"))}
+        requests.append(Request._from_dict(request))
+        responses.append(convert_to_bytes(response))
+    return requests, responses
+
+
 class AtomicPersister:
     """vcrpy persister: read as usual, write to a temporary file and rename."""
 
@@ -150,7 +168,10 @@ class AtomicPersister:
         if not path.is_file():
             raise CassetteNotFoundError()
         try:
-            return deserialize(path.read_text(encoding="utf-8"), serializer)  # type: ignore[no-any-return]
+            text = path.read_text(encoding="utf-8")
+            if serializer is not JsonSerializer:
+                return deserialize(text, serializer)  # type: ignore[no-any-return]
+            return _load_compact(text)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # not vcrpy's CassetteDecodeError: vcrpy would treat the file as empty and the
             # case would fail later as a "changed prompt"; say what is broken instead

@@ -41,9 +41,10 @@ import math
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import sparse, special, stats
 
 from . import leave_one_out as loo
 
@@ -133,6 +134,12 @@ class _Cumulative:
 
     ``ends`` are the positions of the last pair of every distinct score (descending): the
     predictions of threshold ``t`` are exactly the pairs up to the end of ``t``'s group.
+    A resample weighs each text by how often it was drawn; its counts are read only at the
+    groups that hold a true pair (``steps``): elsewhere the true positives stay as they were
+    and the predictions grow, so the best F1 never peaks there and average precision does
+    not step. The pairs between two such groups count together (``per_step``, a sparse
+    text x step matrix), so a batch of resamples is two sparse products and two cumulative
+    sums over the steps.
     """
 
     def __init__(self, scores: np.ndarray, truth: np.ndarray, *, rank_missing: bool) -> None:
@@ -151,15 +158,26 @@ class _Cumulative:
         last = np.r_[self.scores[1:] != self.scores[:-1], True] if len(self.scores) else []
         self.ends = np.nonzero(last)[0]
         self.n = n
+        group = np.searchsorted(self.ends, np.arange(len(self.text)))
+        self.steps = np.unique(group[self.y > 0])
+        step = np.searchsorted(self.steps, group)  # the first step at or after each pair
+        within = step < len(self.steps)  # pairs after the last step change nothing read
+
+        def per_step(weights: np.ndarray) -> Any:
+            shape = (n, len(self.steps))
+            cells = (self.text[within], step[within])
+            return sparse.csr_array((weights[within], cells), shape=shape)
+
+        self.per_step = per_step(np.ones(len(self.text)))
+        self.true_per_step = per_step(self.y)
+        self.positives = np.bincount(self.y_all_text, minlength=n).astype(float)
 
     def counts(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(true positives, predicted, all positives) at every threshold, per resample."""
+        """(true positives, predicted) at every step, and all positives, per resample."""
         w = resample_weights(idx, self.n)
-        pair_w = w[..., self.text]
-        tp = np.cumsum(pair_w * self.y, axis=-1)[..., self.ends]
-        pred = np.cumsum(pair_w, axis=-1)[..., self.ends]
-        positives = w[..., self.y_all_text].sum(axis=-1)
-        return tp, pred, positives
+        tp = np.cumsum(w @ self.true_per_step, axis=-1)
+        pred = np.cumsum(w @ self.per_step, axis=-1)
+        return tp, pred, w @ self.positives
 
     def full_counts(self) -> tuple[np.ndarray, np.ndarray, int]:
         """:meth:`counts` of the texts themselves (every weight 1)."""
@@ -176,7 +194,9 @@ class _BestF1:
     def __call__(self, idx: np.ndarray) -> np.ndarray:
         if not len(self.cum.ends):
             return np.full(np.shape(idx)[:-1], np.nan)
-        return _by_rows(self._rows, idx, 4 * len(self.cum.text) + self.cum.n)
+        if not len(self.cum.steps):  # no true pair is ever predicted
+            return np.zeros(np.shape(idx)[:-1])
+        return _by_rows(self._rows, idx, 4 * len(self.cum.steps) + 2 * self.cum.n)
 
     def _rows(self, idx: np.ndarray) -> np.ndarray:
         tp, pred, positives = self.cum.counts(idx)
@@ -197,9 +217,9 @@ class _AveragePrecision:
         self.cum = _Cumulative(scores, truth, rank_missing=True)
 
     def __call__(self, idx: np.ndarray) -> np.ndarray:
-        if not len(self.cum.ends):
+        if not len(self.cum.steps):  # no true label: no recall
             return np.full(np.shape(idx)[:-1], np.nan)
-        return _by_rows(self._rows, idx, 4 * len(self.cum.text) + self.cum.n)
+        return _by_rows(self._rows, idx, 4 * len(self.cum.steps) + 2 * self.cum.n)
 
     def _rows(self, idx: np.ndarray) -> np.ndarray:
         tp, pred, positives = self.cum.counts(idx)
