@@ -144,8 +144,9 @@ def build_suite(root: Path, n: int) -> Path:
     return cassette
 
 
-def _time_v(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """(peak RSS in MB, wall seconds, output) of ``cmd`` under ``/usr/bin/time -v``."""
+def _time_v(cmd: list[str], cwd: Path) -> tuple[float, float, float, str]:
+    """(peak RSS in MB, wall seconds, CPU seconds, output) of ``cmd`` under
+    ``/usr/bin/time -v``."""
     env = {**os.environ, "HYPOTHESIS_PROFILE": "dev"}
     proc = subprocess.run(
         ["/usr/bin/time", "-v", *cmd], cwd=cwd, capture_output=True, text=True, env=env
@@ -158,10 +159,11 @@ def _time_v(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
     seconds = 0.0
     for part in wall.group(1).split(":"):
         seconds = seconds * 60 + float(part)
-    return int(rss.group(1)) / 1024, seconds, proc.stdout
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", err))
+    return int(rss.group(1)) / 1024, seconds, cpu, proc.stdout
 
 
-def replay(root: Path, *extra: str) -> tuple[float, float, str]:
+def replay(root: Path, *extra: str) -> tuple[float, float, float, str]:
     cmd = [sys.executable, "-m", "pytest", "evals", "--block-network", "-q"]
     return _time_v([*cmd, "-p", "no:cacheprovider", *extra], root)
 
@@ -169,7 +171,7 @@ def replay(root: Path, *extra: str) -> tuple[float, float, str]:
 def floor(cassette: Path) -> tuple[float, float]:
     """Peak RSS and wall time of ``json.load`` of the cassette in a fresh interpreter."""
     code = "import json, sys\nwith open(sys.argv[1]) as f: json.load(f)"
-    rss, wall, _ = _time_v([sys.executable, "-c", code, str(cassette)], cassette.parent)
+    rss, wall, _, _ = _time_v([sys.executable, "-c", code, str(cassette)], cassette.parent)
     return rss, wall
 
 
@@ -193,14 +195,15 @@ def main() -> None:
             f_rss, f_wall = floor(cassette)
             for r in range(args.repeats):
                 load = os.getloadavg()[0]
-                rss, wall, out = replay(root)
+                rss, wall, cpu, out = replay(root)
                 summary = out.strip().splitlines()[-1] if out.strip() else "?"
                 rows.append((n, mb, rss, wall, f_rss, f_wall, load))
                 print(
                     f"{n:>6} texts, cassette {mb:7.1f} MB: replay {rss:7.0f} MB peak RSS, "
-                    f"{wall:6.1f} s | json.load {f_rss:6.0f} MB, {f_wall:5.1f} s | ratio "
-                    f"{rss / f_rss:4.2f}x RSS, {wall / f_wall:5.1f}x time | load {load:.2f} "
-                    f"(run {r + 1}: {summary})"
+                    f"{wall:6.1f} s ({cpu:5.1f} CPU s) | json.load {f_rss:6.0f} MB, "
+                    f"{f_wall:5.1f} s | ratio {rss / f_rss:4.2f}x RSS, {wall / f_wall:5.1f}x "
+                    f"time | load {load:.2f} (run {r + 1}: {summary})",
+                    flush=True,
                 )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     for n, _, rss, wall, f_rss, f_wall, _ in rows:
