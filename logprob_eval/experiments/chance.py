@@ -49,16 +49,17 @@ def _metrics(s: np.ndarray, y: np.ndarray, k: int) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     valid = n_neg > 0
-    # micro F1 and AP over all pairs: sort each scorer's pairs once
+    # micro F1 and AP over all pairs, read at the true pairs (the only places F1 can peak
+    # and AP steps): the t-th best true pair ranks t + (false pairs scoring at or above it)
     flat = s.reshape(n_sim, -1)
-    order = np.argsort(-flat, axis=1)
-    ys = np.broadcast_to(y.ravel(), flat.shape)
-    ys = np.take_along_axis(ys, order, axis=1).astype(float)
-    tp = np.cumsum(ys, axis=1)
-    predicted = np.arange(1, flat.shape[1] + 1)
-    positives = y.sum()
-    f1 = (2 * tp / (predicted + positives)).max(axis=1)
-    ap = (ys * tp / predicted).sum(axis=1) / positives
+    positives = int(y.sum())
+    true_desc = -np.sort(-flat[:, y.ravel()], axis=1)
+    false_asc = np.sort(flat[:, ~y.ravel()], axis=1)
+    t = np.arange(1, positives + 1)
+    above = [len(f) - np.searchsorted(f, d) for f, d in zip(false_asc, true_desc, strict=True)]
+    rank = t + np.array(above).reshape(n_sim, positives)
+    f1 = (2 * t / (rank + positives)).max(axis=1)
+    ap = (t / rank).sum(axis=1) / positives
     return {
         "top1_acc": (best <= 1).mean(axis=1),
         "topk_acc": (best <= k).mean(axis=1),
