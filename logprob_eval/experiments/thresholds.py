@@ -165,7 +165,7 @@ def _sweep_prf(y: np.ndarray, s: np.ndarray, grid: np.ndarray) -> list[tuple[flo
     f_mi = _safe_div(2 * tp.sum(1), 2 * tp.sum(1) + fp.sum(1) + fn.sum(1))
     f_ma = _safe_div(2 * tp, 2 * tp + fp + fn).mean(axis=1)
     f_sa = _mean_text_f1(y, order, ends)
-    return [tuple(float(x) for x in row) for row in zip(p_mi, r_mi, f_mi, f_ma, f_sa, strict=True)]
+    return [tuple(row) for row in np.column_stack([p_mi, r_mi, f_mi, f_ma, f_sa]).tolist()]
 
 
 def _mean_text_f1(y: np.ndarray, order: np.ndarray, ends: np.ndarray) -> np.ndarray:
