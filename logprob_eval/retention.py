@@ -55,7 +55,11 @@ def prune_runs(root: Path, keep: int, *, current: Path) -> list[Path]:
     protected = {current.resolve()}
     if latest.exists():
         protected.add(latest.resolve())
-    runs = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and _created(p) >= 0]
+    runs = [
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.is_symlink() and _created(p) >= 0
+    ]
     runs.sort(key=lambda p: (_created(p), p.name), reverse=True)
     deleted = []
     for old in runs[keep:]:

@@ -31,7 +31,9 @@ def test_keeps_the_newest_and_never_touches_what_it_did_not_create(tmp_path):
     deleted = prune_runs(tmp_path, 10, current=runs[-1])
     assert sorted(p.name for p in deleted) == ["run-00", "run-01"]
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted([r.name for r in runs[2:]] + ["my-notes", "README.md", old_unmarked.name])
+    assert left == sorted(
+        [r.name for r in runs[2:]] + ["my-notes", "README.md", old_unmarked.name]
+    )
 
 
 def test_order_is_creation_time_not_name(tmp_path):
