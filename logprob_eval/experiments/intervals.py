@@ -313,12 +313,16 @@ def _bca(
     return float(lo), float(hi)
 
 
+def _settled(values: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(values, dtype=float), 12)
+
+
 def _bootstrap(
     statistic: Statistic, n: int, confidence: float, n_resamples: int, seed: int
 ) -> tuple[float, float, np.ndarray]:
     """(BCa low, high, bootstrap distribution) of ``statistic`` over ``n`` texts."""
-    dist = np.concatenate([np.asarray(statistic(idx)) for idx in _draws(n, n_resamples, seed)])
-    point = float(np.asarray(statistic(np.arange(n)[None, :]))[0])
+    dist = _settled(np.concatenate([statistic(idx) for idx in _draws(n, n_resamples, seed)]))
+    point = float(_settled(statistic(np.arange(n)[None, :]))[0])
     lo, hi = _bca(dist, point, jackknife(statistic, n), confidence)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         lo, hi = _percentile(dist, confidence)
