@@ -144,8 +144,9 @@ def parse_completion_echo(response: Any) -> dict[int, tuple[str, list[EchoedToke
         if not isinstance(text, str):
             raise _fail(src, f"{field}.text", "must be a string", "check the response shape")
         toks: list[EchoedToken] = []
-        for j, tok in enumerate(lp["tokens"]):
-            off = lp["text_offset"][j]
+        # field names are spelt out only for a failure (a text has hundreds of tokens)
+        columns = zip(lp["tokens"], lp["text_offset"], lp["token_logprobs"], strict=True)
+        for j, (tok, off, raw) in enumerate(columns):
             if not isinstance(off, int) or isinstance(off, bool) or off < 0:
                 raise _fail(
                     src,
@@ -153,10 +154,11 @@ def parse_completion_echo(response: Any) -> dict[int, tuple[str, list[EchoedToke
                     "must be a non-negative integer",
                     "check the response shape",
                 )
-            raw = lp["token_logprobs"][j]
+            if not isinstance(tok, str):
+                _token(tok, f"{field}.logprobs.tokens[{j}]", src)  # raises
             value = (
                 None if raw is None else _logprob(raw, f"{field}.logprobs.token_logprobs[{j}]", src)
             )
-            toks.append(EchoedToken(_token(tok, f"{field}.logprobs.tokens[{j}]", src), off, value))
+            toks.append(EchoedToken(tok, off, value))
         out[index] = (text, toks)
     return out

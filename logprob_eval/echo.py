@@ -53,7 +53,7 @@ def _misplaced(text: str, tokens: Sequence[EchoedToken], shift: int) -> int | No
         if _unverifiable(tok.token):
             prev_end = None
             continue
-        if text[start : start + len(tok.token)] != tok.token:
+        if not text.startswith(tok.token, start):
             return j
         if prev_end is not None and start != prev_end:
             return j

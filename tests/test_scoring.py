@@ -52,8 +52,9 @@ def jobs():
     return make_jobs(ds, [TEMPLATES["simple"], TEMPLATES["json"]], [LABEL_SETS["normal"]])
 
 
-def test_rows_are_tidy_and_in_job_order(jobs):
-    rows = score_jobs(ScriptedBackend(), jobs, concurrency=3)
+@pytest.mark.parametrize("concurrency", [1, 3])  # 1 runs in this thread, 3 on a pool
+def test_rows_are_tidy_and_in_job_order(jobs, concurrency):
+    rows = score_jobs(ScriptedBackend(), jobs, concurrency=concurrency)
     assert len(rows) == len(jobs) * 10
     assert [r.example_id for r in rows[::10]] == [j.example.id for j in jobs]
     first = rows[0]
@@ -103,7 +104,8 @@ def test_transient_failures_are_retried(jobs):
     assert backend.calls[p0] == 3 and backend.calls[p1] == 4
 
 
-def test_permanent_failures_are_recorded_on_their_rows(jobs):
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_permanent_failures_are_recorded_on_their_rows(jobs, concurrency):
     backend = ScriptedBackend(
         {
             jobs[0].prompt: [BackendError("HTTP 400: bad")],
@@ -111,7 +113,7 @@ def test_permanent_failures_are_recorded_on_their_rows(jobs):
             jobs[2].prompt: [BackendUnavailableError("503")] * 10,
         }
     )
-    rows = score_jobs(backend, jobs, concurrency=2, retry=FAST)
+    rows = score_jobs(backend, jobs, concurrency=concurrency, retry=FAST)
     by_job = [rows[i : i + 10] for i in range(0, len(rows), 10)]
     assert {r.status for r in by_job[0]} == {"error"} and "HTTP 400" in by_job[0][0].error
     assert "field 'x'" in by_job[1][0].error

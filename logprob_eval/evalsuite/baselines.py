@@ -28,7 +28,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from ..errors import ConfigError
 from ..experiments.paired import GATED_METRICS, MetricComparison, TextOutcomes, compare_outcomes
@@ -66,10 +66,23 @@ def recordings_digest(paths: Iterable[Path]) -> str | None:
         if not p.is_file():
             continue
         found = True
-        data = json.loads(p.read_text(encoding="utf-8"))
         h.update(p.name.encode())
-        h.update(json.dumps(data.get("interactions", data), sort_keys=True).encode())
+        with p.open(encoding="utf-8") as fh:
+            _hash_interactions(h, fh)
     return f"sha256:{h.hexdigest()}" if found else None
+
+
+def _hash_interactions(h: Any, fh: TextIO) -> None:
+    """Feed ``json.dumps(interactions, sort_keys=True)`` to ``h``, one interaction at a time
+    (the text of a list is its items' texts joined by ``", "`` in brackets): a large
+    cassette is never held parsed as a whole."""
+    from .cassette_reader import read_interactions
+
+    h.update(b"[")
+    for i, it in enumerate(read_interactions(fh)):
+        h.update(b", " if i else b"")
+        h.update(json.dumps(it, sort_keys=True).encode())
+    h.update(b"]")
 
 
 def _enc(v: Any) -> Any:

@@ -28,12 +28,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from ..errors import LogprobEvalError
 from ..redact import KEY_PATTERN, SECRET_HEADERS
 from .bodies import BOUNDARY, canonical, decode_body, encode_body, structured
+from .cassette_reader import read_interactions
 
 __all__ = [
     "SERIALIZER",
@@ -142,6 +143,23 @@ class JsonSerializer:
         return data
 
 
+def _load_compact(fh: TextIO) -> tuple[list[Any], list[Any]]:
+    """vcrpy's (requests, responses) of a cassette, each interaction parsed and turned into
+    vcrpy's form (bodies as bytes) before the next is read: the parsed tree of the whole
+    file never exists (:mod:`.cassette_reader`)."""
+    from vcr.request import Request
+    from vcr.serializers.compat import convert_to_bytes
+
+    requests, responses = [], []
+    for it in read_interactions(fh):
+        request, response = it["request"], it["response"]
+        request["body"] = encode_body(request.get("body"))
+        response["body"] = {"string": encode_body(response.get("body"))}
+        requests.append(Request._from_dict(request))
+        responses.append(convert_to_bytes(response))
+    return requests, responses
+
+
 class AtomicPersister:
     """vcrpy persister: read as usual, write to a temporary file and rename."""
 
@@ -156,7 +174,10 @@ class AtomicPersister:
         if not path.is_file():
             raise CassetteNotFoundError()
         try:
-            return deserialize(path.read_text(encoding="utf-8"), serializer)  # type: ignore[no-any-return]
+            if serializer is not JsonSerializer:
+                return deserialize(path.read_text(encoding="utf-8"), serializer)  # type: ignore[no-any-return]
+            with path.open(encoding="utf-8") as fh:
+                return _load_compact(fh)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # not vcrpy's CassetteDecodeError: vcrpy would treat the file as empty and the
             # case would fail later as a "changed prompt"; say what is broken instead
@@ -340,12 +361,30 @@ def _request_key(request: Any) -> tuple[str, str, str]:
 def _indexed_cassette_class() -> Any:
     from vcr.cassette import Cassette
     from vcr.matchers import requests_match
+    from vcr.record_mode import RecordMode
 
     class IndexedCassette(Cassette):  # type: ignore[misc]
-        """vcrpy's Cassette whose lookups go through an index of the recorded requests."""
+        """vcrpy's Cassette whose lookups go through an index of the recorded requests.
+
+        vcrpy filters a request (a deep copy, then the header filters) before each of its
+        lookups, three per replayed request, and each filtered copy's canonical body was
+        computed anew: here a request is filtered once and its copy kept on it."""
+
+        def can_play_response_for(self, request: Any) -> bool:
+            # vcrpy's filters the request, then `in` filters that copy again
+            return bool(
+                request in self
+                and self.record_mode != RecordMode.ALL
+                and (self.rewound or self.allow_playback_repeats)
+            )
+
+        def _filtered(self, request: Any) -> Any:
+            if "_lpe_filtered" not in request.__dict__:
+                request.__dict__["_lpe_filtered"] = self._before_record_request(request)
+            return request.__dict__["_lpe_filtered"]
 
         def _responses(self, request: Any) -> Any:
-            request = self._before_record_request(request)
+            request = self._filtered(request)
             if not request:
                 return
             index: dict[tuple[str, str, str], list[int]] = self.__dict__.setdefault(

@@ -354,13 +354,7 @@ def group_tau(
     if not texts or not usable:
         return math.nan, [math.nan, math.nan], {}
     mat = np.array([[p.tau_by_text.get(e, np.nan) for e in texts] for p in usable])
-
-    def stat(idx: np.ndarray) -> np.ndarray:
-        drawn = mat[:, np.asarray(idx, dtype=np.int64)]  # (pairs, ..., m)
-        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.asarray(np.nanmean(np.nanmean(drawn, axis=-1), axis=0))
-
+    stat = iv.mean_statistic(mat)  # a text's taus in every pair move together
     point = float(stat(np.arange(len(texts))[None, :])[0])
     ci = list(iv.bootstrap_interval(stat, len(texts), seed=seed))
     with warnings.catch_warnings():

@@ -141,22 +141,50 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _sweep_prf(y: np.ndarray, s: np.ndarray, grid: np.ndarray) -> list[tuple[float, ...]]:
     """(precision, recall, F1 micro, F1 macro, F1 per-sample) at every threshold of ``grid``.
 
-    Confusion counts per (threshold, label) and (threshold, text) from the predictions of
-    all thresholds at once; the averages are scikit-learn's definitions with
-    ``zero_division=0`` (tests check every point against ``precision_recall_fscore_support``).
+    The pairs a threshold predicts (score >= threshold) are a prefix of the pairs sorted by
+    score, descending: the confusion counts of every threshold are cumulative sums over
+    the sorted pairs, read where its prefix ends. Per label (micro, macro) the counts are
+    those sums; per text (per-sample F1) only the text of each added pair changes its F1,
+    so the mean over texts is the cumulative sum of those changes. The averages are
+    scikit-learn's definitions with ``zero_division=0`` (tests check every point against
+    ``precision_recall_fscore_support``). Memory and time grow with pairs + thresholds.
     """
-    preds = s[None, :, :] >= grid[:, None, None]  # (threshold, text, label)
-    hit = preds & y[None, :, :]
-    tp, n_pred = hit.sum(axis=1), preds.sum(axis=1)  # per (threshold, label)
+    n, n_lab = s.shape
+    order = np.argsort(-s.ravel(), kind="stable")
+    ends = np.searchsorted(-s.ravel()[order], -grid, side="right")  # prefix length per threshold
+    label = np.tile(np.arange(n_lab), n)[order]
+    true = y.ravel()[order]
+    per_label = np.zeros((len(order) + 1, n_lab), dtype=np.int64)  # row j: after j pairs
+    per_label[np.arange(1, len(order) + 1), label] = 1
+    n_pred = np.cumsum(per_label, axis=0)[ends]  # per (threshold, label)
+    per_label[np.arange(1, len(order) + 1), label] = true
+    tp = np.cumsum(per_label, axis=0)[ends]
     fp, fn = n_pred - tp, y.sum(axis=0)[None, :] - tp
-    tps, n_preds = hit.sum(axis=2), preds.sum(axis=2)  # per (threshold, text)
-    fps, fns = n_preds - tps, y.sum(axis=1)[None, :] - tps
     p_mi = _safe_div(tp.sum(1), tp.sum(1) + fp.sum(1))
     r_mi = _safe_div(tp.sum(1), tp.sum(1) + fn.sum(1))
     f_mi = _safe_div(2 * tp.sum(1), 2 * tp.sum(1) + fp.sum(1) + fn.sum(1))
     f_ma = _safe_div(2 * tp, 2 * tp + fp + fn).mean(axis=1)
-    f_sa = _safe_div(2 * tps, 2 * tps + fps + fns).mean(axis=1)
-    return [tuple(float(x) for x in row) for row in zip(p_mi, r_mi, f_mi, f_ma, f_sa, strict=True)]
+    f_sa = _mean_text_f1(y, order, ends)
+    return [tuple(row) for row in np.column_stack([p_mi, r_mi, f_mi, f_ma, f_sa]).tolist()]
+
+
+def _mean_text_f1(y: np.ndarray, order: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The mean over texts of each text's F1 when the first ``ends[t]`` pairs of ``order``
+    are predicted: ``2 tp / (predicted + true)`` per text (0 when both are 0, and before any
+    of its pairs is predicted)."""
+    n, n_lab = y.shape
+    text = order // n_lab
+    true = y.ravel()[order].astype(np.int64)
+    by_text = np.argsort(text, kind="stable")  # each text's pairs, in score order
+    start = np.searchsorted(text[by_text], np.arange(n))  # where each text's pairs begin
+    rank = np.arange(len(order)) - np.repeat(start, np.diff(np.r_[start, len(order)]))
+    tp = np.cumsum(true[by_text])
+    tp -= np.repeat(tp[start] - true[by_text][start], np.diff(np.r_[start, len(order)]))
+    f1 = _safe_div(2 * tp, rank + 1 + y.sum(axis=1)[text[by_text]])
+    change = f1 - np.where(rank > 0, np.r_[0.0, f1[:-1]], 0.0)  # F1 after minus before
+    per_pair = np.empty(len(order))
+    per_pair[by_text] = change
+    return np.r_[0.0, np.cumsum(per_pair)][ends] / n
 
 
 def _finite_for_ranking(s: np.ndarray) -> np.ndarray:
