@@ -126,7 +126,15 @@ def _parse_chat_chunks(chunks: Sequence[Any], src: str) -> list[Position]:
                 f"must be a chat.completion.chunk object, got {type(chunk).__name__}",
                 "pass the decoded chunks of one streamed answer, in order",
             )
-        for choice in chunk.get("choices") or []:
+        choices = chunk.get("choices") or []
+        if not isinstance(choices, list):
+            raise _fail(
+                src,
+                f"[{i}].choices",
+                f"must be a list, got {type(choices).__name__}",
+                "pass the decoded chunks of one streamed answer, in order",
+            )
+        for choice in choices:
             choice = _as_mapping(choice)
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
                 continue

@@ -140,6 +140,12 @@ def test_parsers_raise_only_library_errors(parser, value):
         assert str(exc)
 
 
+def test_streamed_chunks_with_choices_not_a_list_are_named():
+    # found by the property above: a chunk whose "choices" is not a list raised TypeError
+    with pytest.raises(ResponseFormatError, match=r"'\[1\]\.choices' must be a list, got bool"):
+        parse_openai_chat([{"choices": []}, {"choices": True}])
+
+
 def test_completion_generation_positions_keep_their_own_values():
     """A legacy /v1/completions body with generated log-probs, hand-written in the shape of
     OpenAI's API reference (unit-test data, not a recording)."""
