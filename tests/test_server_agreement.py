@@ -11,9 +11,9 @@ from scipy.stats import kendalltau
 
 from logprob_eval.errors import ConfigError
 from logprob_eval.evalsuite.config import load_eval_config
+from logprob_eval.evalsuite.matrix import server_pairs
 from logprob_eval.experiments.servers import server_agreement
 from logprob_eval.experiments.table import to_frame
-from logprob_eval.plugin import _server_pairs
 from logprob_eval.report_html import _servers_section
 
 
@@ -126,7 +126,7 @@ def test_case_ids_pairs_and_the_models_they_name(tmp_path):
     model = "openai-compatible:gemma-3-270m@llama-server 1tok"
     assert cases[2].config == f"{model}/generation/simple/normal"
     # pairs: like batching with like; a URL spec is no server the suite starts
-    pairs = {(a.id, b.id) for a, b in _server_pairs(cases)}
+    pairs = {(a.id, b.id) for a, b in server_pairs(cases)}
     assert pairs == {
         (cases[0].id, cases[1].id),  # default batching on both: measured
         (cases[2].id, cases[3].id),  # one-token batches on both: held to the tolerance

@@ -7,6 +7,10 @@ collector under the config file, so their ids read
 ``evals/evals.toml::ranking::test_ranking[CASE]``. The plugin's
 ``pytest_generate_tests`` parametrizes them over the config's cases like any test module's.
 Test modules beside the config stay possible, for custom assertions through the fixtures.
+
+:func:`parametrize` gives any test that asks for a case fixture (``llm_case``, the groups
+and the pairs of :mod:`.matrix`) its parameters, marked by provider and server; a
+comparison with nothing to compare gets one parameter that skips and says why.
 """
 
 from __future__ import annotations
@@ -18,7 +22,21 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CHECK_MODULES", "SuiteFile"]
+from . import matrix
+
+__all__ = ["CHECK_MODULES", "MARKERS", "SuiteFile", "parametrize"]
+
+MARKERS = {
+    "live": "talks to a model server (local, OpenAI or Ollama) when recording",
+    "local": "uses the embedded local model (local:gemma-3-270m)",
+    "openai": "uses the OpenAI API (record with OPENAI_API_KEY set)",
+    "ollama": "uses an Ollama server (>= 0.12.11)",
+    "gemini": "uses the Gemini API (record with GEMINI_API_KEY set)",
+    "anthropic": "names an Anthropic model: skips, Anthropic returns no log-probs",
+    "llama_server": "served by llama.cpp's llama-server, which the suite starts when recording",
+    "llama_cpp_python": "served by llama-cpp-python's server, started when recording",
+}
+_MARKER_OF = {"openai-responses": "openai"}  # providers marked by another provider's name
 
 CHECK_MODULES = (
     "ranking",
@@ -47,3 +65,66 @@ class SuiteFile(pytest.File):
             yield _CheckModule.from_parent(
                 self, name=name, path=self.path, nodeid=f"{self.nodeid}::{name}"
             )
+
+
+def _marks(case: Any) -> list[Any]:
+    marks = [pytest.mark.live]
+    provider = _MARKER_OF.get(case.model.provider, case.model.provider)
+    if provider in MARKERS:
+        marks.append(getattr(pytest.mark, provider))
+    if case.model.server is not None and provider != "local":
+        from ..server.thirdparty import SERVER_MARKS
+
+        marks.append(getattr(pytest.mark, SERVER_MARKS[case.model.server]))
+    return marks
+
+
+def _nothing_to_compare(reason: str) -> Any:
+    """The one parameter of a comparison with nothing to compare: it skips and says why
+    (an empty parameter set would reach the hooks as pytest's NOTSET)."""
+    return pytest.param(
+        None,
+        id="nothing-to-compare",
+        marks=pytest.mark.skip(reason=f"nothing to compare: {reason}"),
+    )
+
+
+def _params(fixture: str, cases: list[Any]) -> list[Any]:
+    if fixture == "llm_case":
+        return [pytest.param(c, id=c.id, marks=_marks(c)) for c in cases]
+    if fixture in ("llm_template_group", "llm_label_group"):
+        vary = "template" if fixture == "llm_template_group" else "label_set"
+        return [
+            pytest.param(g, id=k, marks=_marks(g[0])) for k, g in matrix.groups(cases, vary).items()
+        ] or [
+            _nothing_to_compare(
+                f"no two cases differ only in their {vary.replace('_', ' ')}: add a "
+                f"second one to [grid] {vary}s to check rank agreement across them"
+            )
+        ]
+    if fixture == "llm_server_pair":
+        return [
+            pytest.param(p, id=f"{p[0].id}-vs-{p[1].model.slug}", marks=_marks(p[1]))
+            for p in matrix.server_pairs(cases)
+        ] or [
+            _nothing_to_compare(
+                "no config is scored on two servers the suite starts (spec = "
+                '"MODEL@llama-server", "@llama-cpp-python" or "@logprob-eval")'
+            )
+        ]
+    return [
+        pytest.param(p, id=matrix.pair_id(p), marks=_marks(p[0]))
+        for p in matrix.method_pairs(cases)
+    ] or [
+        _nothing_to_compare(
+            "no case is scored by both methods: give a model methods = "
+            '["generation", "exact"] to check the generation bounds against exact scores'
+        )
+    ]
+
+
+def parametrize(metafunc: pytest.Metafunc, cases: list[Any]) -> None:
+    """Parametrize each case fixture ``metafunc`` asks for over ``cases``."""
+    for fixture in matrix.CASE_PARAMS:
+        if fixture in metafunc.fixturenames:
+            metafunc.parametrize(fixture, _params(fixture, cases))

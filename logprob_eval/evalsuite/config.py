@@ -73,6 +73,12 @@ class ModelEntry:
         return f"{self.spec} 1tok" if self.one_token_batches else self.spec
 
     @property
+    def report_name(self) -> str:
+        """The model as the report groups cases: its spec without a URL (a server the suite
+        starts stays named, with its batching)."""
+        return self.label if self.server is not None else self.spec.split("@")[0]
+
+    @property
     def slug(self) -> str:
         """The spec as the start of a case id: without a URL, with a started server's name
         and ``1tok`` for one-token batches (``openai-compatible-gemma-3-270m-llama-server``)."""
