@@ -278,6 +278,8 @@ def read_config_file(path: str | Path, *, what: str, fix: str) -> Mapping[str, A
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{what} {where!r} does not exist; {fix}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {where!r} is a folder, not a TOML file; {fix}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what} {where!r} is not valid TOML: {exc}") from None
     return unwrap_tool_table(data)

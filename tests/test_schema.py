@@ -108,6 +108,14 @@ def test_pyproject_tool_table(tmp_path):
         load_eval_config(path)
 
 
+def test_a_folder_stands_for_its_evals_toml_and_else_is_named(tmp_path):
+    (tmp_path / "evals.toml").write_text('[[models]]\nspec = "local:gemma-3-270m"\n')
+    assert load_eval_config(tmp_path).path == tmp_path / "evals.toml"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"'.*empty' is a folder, not a TOML file; pass"):
+        load_eval_config(tmp_path / "empty")
+
+
 def test_unknown_names_in_the_grid_suggest_the_nearest(tmp_path):
     path = tmp_path / "e.toml"
     path.write_text('[[models]]\nspec = "local:gemma-3-270m"\n[grid]\ntemplates = ["questoin"]\n')

@@ -234,8 +234,11 @@ def _names(value: Any, known: Mapping[str, Any], kind: str, where: str) -> tuple
 
 def load_eval_config(path: str | Path) -> EvalConfig:
     """Read the suite's TOML file and validate it against :mod:`.schema` (unknown keys,
-    ranges, backend options), then the names it uses (templates, label sets)."""
+    ranges, backend options), then the names it uses (templates, label sets). A folder
+    stands for the ``evals.toml`` in it, as on pytest's command line."""
     path = Path(path)
+    if path.is_dir() and (path / "evals.toml").is_file():
+        path = path / "evals.toml"
     where = str(path)
     data = read_config_file(path, what="eval config", fix="pass --llm-config PATH")
     suite = validate_suite_config(data, where)
