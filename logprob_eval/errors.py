@@ -40,6 +40,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerUnreachableError",
     "UnknownNameError",
+    "is_network_blocked",
 ]
 
 
@@ -167,3 +168,8 @@ class ServerUnreachableError(BackendUnavailableError):
     resolve. Retried only within :attr:`RetryPolicy.connect_budget
     <logprob_eval.scoring.RetryPolicy>` seconds, then it stops the run: no request to that
     server can succeed, so retrying every job for minutes would only hide the cause."""
+
+
+def is_network_blocked(exc: BaseException | None) -> bool:
+    """True for the error pytest-recording's ``--block-network`` raises on connect."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Network is disabled")

@@ -17,10 +17,11 @@ from ..errors import (
     BackendUnavailableError,
     RateLimitedError,
     ServerUnreachableError,
+    is_network_blocked,
 )
 from ..redact import redact
 
-__all__ = ["Fixes", "is_network_blocked", "post_json", "retry_after_seconds", "status_error"]
+__all__ = ["Fixes", "post_json", "retry_after_seconds", "status_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +140,6 @@ def post_json(
             f"{len(r.text)}: truncated or malformed, or a streamed body); retry",
             backend=spec,
         ) from None
-
-
-def is_network_blocked(exc: BaseException | None) -> bool:
-    """True for the error pytest-recording's ``--block-network`` raises on connect."""
-    return isinstance(exc, RuntimeError) and str(exc).startswith("Network is disabled")
 
 
 def _is_connect_failure(exc: Exception) -> bool:

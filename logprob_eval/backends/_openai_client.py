@@ -13,11 +13,12 @@ from ..errors import (
     BackendUnavailableError,
     LogprobsUnsupportedError,
     ServerUnreachableError,
+    is_network_blocked,
 )
 from ..redact import redact
-from ._http import Fixes, is_network_blocked, retry_after_seconds, status_error
+from ._http import Fixes, retry_after_seconds, status_error
 
-__all__ = ["call_json", "call_sdk", "is_network_blocked", "make_client"]
+__all__ = ["call_json", "call_sdk", "make_client"]
 
 
 def make_client(spec: str, *, base_url: str | None, api_key: str | None, timeout: float) -> Any:

@@ -14,8 +14,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from ..backends._openai_client import is_network_blocked
-from ..errors import BackendUnavailableError, MissingDependencyError, ServerUnreachableError
+from ..errors import (
+    BackendUnavailableError,
+    MissingDependencyError,
+    ServerUnreachableError,
+    is_network_blocked,
+)
 
 __all__ = ["LocalServer", "ServerProcess", "free_port", "require_local_extra"]
 
