@@ -133,9 +133,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if hasattr(config, "workerinput"):
         from .evalsuite.matrix import case_order
 
-        items.sort(
-            key=lambda item: case_order(getattr(getattr(item, "callspec", None), "params", {}))
-        )
+        items.sort(key=case_order)
 
 
 @pytest.fixture(scope="session")

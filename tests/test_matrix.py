@@ -23,7 +23,9 @@ def test_a_case_s_tests_end_up_next_to_each_other_and_groups_last():
     ]
 
     def key(test: tuple[str, dict | None]) -> tuple[int, str]:
-        return case_order(None if test[1] is None else SimpleNamespace(params=test[1]))
+        if test[1] is None:  # a test without parameters has no callspec
+            return case_order(SimpleNamespace())
+        return case_order(SimpleNamespace(callspec=SimpleNamespace(params=test[1])))
 
     ordered = [name for name, _ in sorted(tests, key=key)]
     assert ordered == [

@@ -103,14 +103,13 @@ def server_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
     ]
 
 
-def case_order(callspec: Any) -> tuple[int, str]:
-    """Sort key of a test by its parameters (``callspec``, None without), for xdist (which
-    hands out contiguous runs of tests): the tests of one case first, by case id, so the
-    worker that scored a case runs its other checks from memory and two workers seldom
-    replay one cassette at once; then the tests that score nothing; last those spanning
-    cases, which by then read the cases back. Sorting is stable: within a case, the files'
-    order."""
-    params: Mapping[str, Any] = getattr(callspec, "params", {})
+def case_order(item: Any) -> tuple[int, str]:
+    """Sort key of a test item by its parameters, for xdist (which hands out contiguous
+    runs of tests): the tests of one case first, by case id, so the worker that scored a
+    case runs its other checks from memory and two workers seldom replay one cassette at
+    once; then the tests that score nothing; last those spanning cases, which by then read
+    the cases back. Sorting is stable: within a case, the files' order."""
+    params: Mapping[str, Any] = getattr(getattr(item, "callspec", None), "params", {})
     case = params.get(CASE_PARAMS[0])
     if case is not None:
         return 0, case.id
