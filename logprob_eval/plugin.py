@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-METHODS = ("exact", "generation")
+METHODS = ("exact", "generation", "forced")
 MARKERS = {
     "live": "talks to a model server (local, OpenAI or Ollama) when recording",
     "local": "uses the embedded local model (local:gemma-3-270m)",

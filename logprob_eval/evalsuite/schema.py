@@ -64,7 +64,7 @@ class ModelTable(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     spec: str
-    methods: list[Literal["exact", "generation"]] = ["generation"]
+    methods: list[Literal["exact", "generation", "forced"]] = ["generation"]
     templates: Names | None = None
     label_sets: Names | None = None
     first_answer_only: bool = False
@@ -89,6 +89,7 @@ class GridTable(_Table):
     label_sets: Names | None = None  # None: the config's own [label_sets], else ["normal"]
     exact: SubGrid | None = None
     generation: SubGrid | None = None
+    forced: SubGrid | None = None
 
 
 RankingMetric = Literal["top1_acc", "topk_acc", "mrr", "auc", "coverage", "auc_ci_low"]
@@ -112,7 +113,7 @@ class RankingOverride(RankingFloors):
 
 class RankingTable(_Table):
     k: Annotated[int, Field(ge=1)] = 3
-    floors: dict[Literal["exact", "generation"], RankingFloors] = {}
+    floors: dict[Literal["exact", "generation", "forced"], RankingFloors] = {}
     overrides: list[RankingOverride] = []
 
 
@@ -129,7 +130,7 @@ class ThresholdOverride(ThresholdFloors):
 
 
 class ThresholdsTable(_Table):
-    floors: dict[Literal["exact", "generation"], ThresholdFloors] = {}
+    floors: dict[Literal["exact", "generation", "forced"], ThresholdFloors] = {}
     overrides: list[ThresholdOverride] = []
 
 

@@ -1,0 +1,319 @@
+"""Forced continuation: exact label scores from servers that continue a raw prompt but do
+not echo it (llama.cpp's ``llama-server``, llama-cpp-python's server without its slow echo).
+
+A label's log-prob is the sum, over its tokens ``t_1 .. t_n``, of
+``log P(t_i | prompt, t_1 .. t_{i-1})``. Each term is read from the top log-probs of a
+one-token completion whose prompt is the prompt plus the label's first ``i - 1`` tokens:
+
+1. **The label's tokens.** *Token ids* where the server takes them (llama-server's
+   ``/tokenize`` and a list of ids as ``prompt``): the server's tokenization of prompt +
+   continuation, the very text the exact method scores, from the first token that differs
+   from the prompt's own tokenization (a token straddling the boundary is the label's
+   first, and noted, as the exact method notes it). Every step's prompt is then exactly the
+   tokens the exact method conditions on. *Text* elsewhere: the prompt plus the label text
+   consumed so far is sent as text, and at each step the longest listed token that spells
+   the label's next characters is its next token; unless a token spelling all the rest is
+   listed, the step is asked again with ``max_top_logprobs`` first, so that a longer token
+   ranked below the first list is not passed over for a shorter one (``" "`` before
+   ``"Politics"``). The server's own tokenization of that text decides the context (noted
+   on the row). A single-token label's one step is the prompt itself, as in the exact
+   method.
+2. **One request per distinct prefix**: labels sharing a prefix share its request, so ten
+   single-token labels cost one request.
+3. **How much top-k.** Each request asks for ``top_logprobs`` entries; a step whose token is
+   not among them, on a list that came back full, is asked again once with
+   ``max_top_logprobs`` (servers without a cap: llama-server answers 1,000).
+4. **What a row says.** A step whose token is listed contributes its log-prob exactly; a
+   row is ``exact`` when every step's token was listed. A step whose token is not listed
+   contributes the bound of :meth:`~logprob_eval.records.Position.unlisted` (the project's
+   one bound rule, not a copy): the row is an ``upper_bound`` whose lower end is ``-inf``.
+   Every step is conditioned on the label's own prefix, so the interval is tighter than the
+   generation method's (which conditions later steps on the sampled token). In text mode the
+   walk stops at an unlisted step (its token is unknown); the rest of the label is at most
+   certain (0). The note names the top-k and, where ``max_top_logprobs`` caps it (Ollama and
+   OpenAI at 20), says so.
+
+The label is scored in the one surface form the exact method scores
+(:func:`~logprob_eval.backends.openai_compatible.label_continuation`): ``variants`` holds it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ResponseFormatError
+from .parsing import parse_completion_positions
+from .records import SENTINEL_LOGPROB, LabelScore, PathStep, Position, UnlistedBound
+
+__all__ = [
+    "Listed",
+    "StepAnswer",
+    "forced_scores_ids",
+    "forced_scores_text",
+    "read_step",
+    "score_from_steps",
+]
+
+Prompt = str | list[int]
+Complete = Callable[[Prompt, int], Any]
+"""``complete(prompt, k)``: the body of a one-token completion of ``prompt`` (text or token
+ids) with the top ``k`` log-probs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One listed token of a step: its text, log-prob (sentinels read as ``-inf``) and id
+    (where the server gives ids)."""
+
+    token: str
+    logprob: float
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepAnswer:
+    """What one one-token completion says about the next token: the listed tokens (the
+    sampled one included), the position (for the bound rule) and the ``k`` asked for."""
+
+    position: Position
+    listed: tuple[Listed, ...]
+    k: int
+
+    @property
+    def full(self) -> bool:
+        """The list came back with ``k`` entries: more tokens may be ranked below them."""
+        return len(self.position.real_entries) >= self.k
+
+    def find_id(self, token_id: int) -> Listed | None:
+        return next((e for e in self.listed if e.id == token_id), None)
+
+    def bound(self) -> UnlistedBound:
+        return self.position.unlisted()
+
+
+def _entry_logprob(raw: Any) -> float:
+    value = float(raw)
+    return -math.inf if value <= SENTINEL_LOGPROB else value
+
+
+def read_step(body: Any, k: int) -> StepAnswer:
+    """The first generated position of a ``/v1/completions`` answer (legacy shape or
+    llama-server's ``logprobs.content``), with token ids where the server gives them."""
+    positions = parse_completion_positions(body)
+    if not positions:
+        raise ResponseFormatError(
+            "the one-token completion generated no token, so it lists no next-token "
+            "log-probs; the server must generate one token (max_tokens=1)",
+            field="choices[0].logprobs",
+        )
+    position = positions[0]
+    listed = [Listed(a.token, a.logprob) for a in position.alternatives]
+    content = body["choices"][0]["logprobs"].get("content") if isinstance(body, Mapping) else None
+    if isinstance(content, list) and content and isinstance(content[0], Mapping):
+        first = content[0]
+        entries = [first, *(first.get("top_logprobs") or [])]
+        if all(isinstance(e, Mapping) and isinstance(e.get("id"), int) for e in entries):
+            listed = [
+                Listed(str(e["token"]), _entry_logprob(e["logprob"]), e["id"]) for e in entries
+            ]
+    return StepAnswer(position, tuple(listed), k)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    token: str
+    logprob: float  # the listed log-prob, or the bound where not listed
+    listed: bool
+    k: int
+    bound: UnlistedBound | None = None
+
+
+def score_from_steps(
+    label: str,
+    continuation: str,
+    steps: Sequence[_Step],
+    *,
+    cap: int,
+    cap_why: str = "max_top_logprobs",
+    notes: Sequence[str] = (),
+    complete: bool = True,
+) -> LabelScore:
+    """The row of one label: exact when every step is listed, else an upper bound (module
+    doc, rule 4). ``complete``: the steps cover the whole label (text mode stops early)."""
+    total = math.fsum(s.logprob for s in steps)
+    value = min(0.0, total)
+    exact = complete and all(s.listed for s in steps)
+    out = list(notes)
+    for i, s in enumerate(steps):
+        if s.listed:
+            continue
+        assert s.bound is not None
+        why = "the smallest listed entry" if s.bound.no_leftover else "the bound rule"
+        capped = f" (top-k capped at {cap}: {cap_why})" if s.k >= cap else ""
+        out.append(
+            f"token {i} ({s.token!r}) not among the top-{s.k} listed{capped}: at most "
+            f"{s.logprob:.4f} by {why}"
+        )
+        if s.bound.truncated:
+            out.append(f"token {i}: the list looks truncated (top_p < 1): send top_p=1")
+    if not complete:
+        out.append("the rest of the label is unknown after an unlisted token: counted as 0")
+    path = tuple(PathStep(i, s.token, s.logprob, s.listed) for i, s in enumerate(steps))
+    return LabelScore(
+        label,
+        value,
+        "exact" if exact else "upper_bound",
+        "forced",
+        path,
+        0,
+        variants=(continuation,),
+        note="; ".join(out),
+        variant_tokens=(tuple(s.token for s in steps),),
+        lower=value if exact else -math.inf,
+    )
+
+
+class _Asker:
+    """Sends each distinct prompt once per ``k``; asks again with the larger ``k`` when a
+    wanted token is missing from a full list (module doc, rule 3)."""
+
+    def __init__(self, complete: Complete, key: Callable[[Prompt], Any], top: int, cap: int):
+        self.complete, self.key, self.top, self.cap = complete, key, top, cap
+        self._answers: dict[tuple[Any, int], StepAnswer] = {}
+
+    def ask(self, prompt: Prompt, k: int) -> StepAnswer:
+        key = (self.key(prompt), k)
+        if key not in self._answers:
+            self._answers[key] = read_step(self.complete(prompt, k), k)
+        return self._answers[key]
+
+    def first(self, prompt: Prompt) -> StepAnswer:
+        return self.ask(prompt, self.top)
+
+    def again(self, prompt: Prompt, answer: StepAnswer) -> StepAnswer | None:
+        """The same step with ``max_top_logprobs``, where that can list more."""
+        if answer.k >= self.cap or not answer.full:
+            return None
+        return self.ask(prompt, self.cap)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def forced_scores_ids(
+    labels: Sequence[str],
+    prompt: str,
+    continuations: Sequence[str],
+    *,
+    tokenize: Callable[[str], list[tuple[int, str]]],
+    complete: Complete,
+    top_logprobs: int,
+    max_top_logprobs: int,
+    cap_why: str = "max_top_logprobs",
+) -> list[LabelScore]:
+    """Token-id mode (module doc): ``tokenize(text)`` gives ``(id, piece)`` pairs with the
+    server's special tokens (BOS); ``complete`` is sent a list of ids."""
+    asker = _Asker(complete, tuple, top_logprobs, max_top_logprobs)
+    prompt_ids = [i for i, _ in tokenize(prompt)]
+    plans = []
+    for label, cont in zip(labels, continuations, strict=True):
+        full = tokenize(prompt + cont)
+        start = _common_prefix(prompt_ids, [i for i, _ in full])
+        if start == len(full):
+            raise ResponseFormatError(
+                f"label {label!r}: the server's tokenization of the prompt plus {cont!r} has "
+                "no token past the prompt's own; the label cannot be forced",
+                field="tokens",
+            )
+        plans.append((label, cont, full, start))
+    # every label's first step, then (rarely) the rest: the first request is shared by all
+    scores = []
+    for label, cont, full, start in plans:
+        ids = [i for i, _ in full]
+        steps = []
+        for j in range(start, len(full)):
+            context = ids[:j]
+            answer = asker.first(context)
+            found = answer.find_id(ids[j])
+            if found is None and (more := asker.again(context, answer)) is not None:
+                answer, found = more, more.find_id(ids[j])
+            if found is not None:
+                steps.append(_Step(full[j][1], found.logprob, True, answer.k))
+            else:
+                b = answer.bound()
+                steps.append(_Step(full[j][1], b.logprob, False, answer.k, b))
+        notes = (
+            ["first token straddles the prompt/label boundary"] if start < len(prompt_ids) else []
+        )
+        scores.append(
+            score_from_steps(label, cont, steps, cap=max_top_logprobs, cap_why=cap_why, notes=notes)
+        )
+    return scores
+
+
+def forced_scores_text(
+    labels: Sequence[str],
+    prompt: str,
+    continuations: Sequence[str],
+    *,
+    complete: Complete,
+    top_logprobs: int,
+    max_top_logprobs: int,
+    cap_why: str = "max_top_logprobs",
+) -> list[LabelScore]:
+    """Text mode (module doc): the label is walked by the longest listed token that spells
+    its next characters; ``complete`` is sent text."""
+    asker = _Asker(complete, str, top_logprobs, max_top_logprobs)
+    scores = []
+    for label, cont in zip(labels, continuations, strict=True):
+        consumed, steps, done = "", [], True
+        while consumed != cont:
+            rest = cont[len(consumed) :]
+            answer = asker.first(prompt + consumed)
+            found = _longest_prefix(answer, rest)
+            if found is None or found.token != rest:
+                # a longer token may rank below this list: take the longest of the larger one
+                more = asker.again(prompt + consumed, answer)
+                if more is not None:
+                    answer, found = more, _longest_prefix(more, rest)
+            if found is None:
+                b = answer.bound()
+                steps.append(_Step(rest, b.logprob, False, answer.k, b))
+                done = False  # the unlisted token's length is unknown: the walk stops
+                break
+            steps.append(_Step(found.token, found.logprob, True, answer.k))
+            consumed += found.token
+        note = "text mode: each step's token is the longest listed one spelling the label"
+        scores.append(
+            score_from_steps(
+                label,
+                cont,
+                steps,
+                cap=max_top_logprobs,
+                cap_why=cap_why,
+                notes=[note],
+                complete=done,
+            )
+        )
+    return scores
+
+
+def _longest_prefix(answer: StepAnswer, rest: str) -> Listed | None:
+    """The longest listed token that spells the start of ``rest`` (the most likely of equal
+    ones), if any."""
+    best: Listed | None = None
+    for e in answer.listed:
+        if not e.token or not rest.startswith(e.token) or e.logprob == -math.inf:
+            continue
+        if best is None or (len(e.token), e.logprob) > (len(best.token), best.logprob):
+            best = e
+    return best
