@@ -20,18 +20,22 @@ one-token completion whose prompt is the prompt plus the label's first ``i - 1``
    method.
 2. **One request per distinct prefix**: labels sharing a prefix share its request, so ten
    single-token labels cost one request.
-3. **How much top-k.** Each request asks for ``top_logprobs`` entries; a step whose token is
-   not among them, on a list that came back full, is asked again once with
-   ``max_top_logprobs`` (servers without a cap: llama-server answers 1,000).
+3. **How much top-k.** Each request asks for ``top_logprobs`` entries; a step where a token
+   some label needs is not among them, on a list that came back full, is asked again with
+   ten times more, up to ``max_top_logprobs`` (servers without a cap: llama-server answers
+   10,000), and every label reads that step from the one final list.
 4. **What a row says.** A step whose token is listed contributes its log-prob exactly; a
    row is ``exact`` when every step's token was listed. A step whose token is not listed
    contributes the bound of :meth:`~logprob_eval.records.Position.unlisted` (the project's
    one bound rule, not a copy): the row is an ``upper_bound`` whose lower end is ``-inf``.
    Every step is conditioned on the label's own prefix, so the interval is tighter than the
    generation method's (which conditions later steps on the sampled token). In text mode the
-   walk stops at an unlisted step (its token is unknown); the rest of the label is at most
-   certain (0). The note names the top-k and, where ``max_top_logprobs`` caps it (Ollama and
-   OpenAI at 20), says so.
+   walk stops at an unlisted step (its token is unknown; the rest of the label is at most
+   certain, 0), and the label's own token path may have left the walk at any earlier step
+   (through another listed token spelling its next characters, or an unlisted one): the
+   bound is the largest of the walk's sum and, per step, the walk so far plus the most such
+   a step can have (the other listed prefixes, the bound rule). The note names the top-k
+   and, where ``max_top_logprobs`` caps it (Ollama and OpenAI at 20), says so.
 
 The label is scored in the one surface form the exact method scores
 (:func:`~logprob_eval.backends.openai_compatible.label_continuation`): ``variants`` holds it.
@@ -140,10 +144,12 @@ def score_from_steps(
     cap_why: str = "max_top_logprobs",
     notes: Sequence[str] = (),
     complete: bool = True,
+    upper: float | None = None,
 ) -> LabelScore:
     """The row of one label: exact when every step is listed, else an upper bound (module
-    doc, rule 4). ``complete``: the steps cover the whole label (text mode stops early)."""
-    total = math.fsum(s.logprob for s in steps)
+    doc, rule 4). ``complete``: the steps cover the whole label (text mode stops early);
+    ``upper``: the bound where it is not the steps' sum (text mode, module doc)."""
+    total = math.fsum(s.logprob for s in steps) if upper is None else upper
     value = min(0.0, total)
     exact = complete and all(s.listed for s in steps)
     out = list(notes)
@@ -177,27 +183,21 @@ def score_from_steps(
 
 
 class _Asker:
-    """Sends each distinct prompt once per ``k``; asks again with the larger ``k`` when a
-    wanted token is missing from a full list (module doc, rule 3)."""
+    """One answer per distinct prompt, asked with ``top_logprobs`` and, while a token some
+    label needs there is missing from a full list, again with ten times more up to
+    ``max_top_logprobs`` (module doc, rule 3). Every label reads a step from the same, final
+    list (a server may normalise each list a little differently)."""
 
-    def __init__(self, complete: Complete, key: Callable[[Prompt], Any], top: int, cap: int):
-        self.complete, self.key, self.top, self.cap = complete, key, top, cap
-        self._answers: dict[tuple[Any, int], StepAnswer] = {}
+    def __init__(self, complete: Complete, top: int, cap: int) -> None:
+        self.complete, self.top, self.cap = complete, top, cap
 
-    def ask(self, prompt: Prompt, k: int) -> StepAnswer:
-        key = (self.key(prompt), k)
-        if key not in self._answers:
-            self._answers[key] = read_step(self.complete(prompt, k), k)
-        return self._answers[key]
-
-    def first(self, prompt: Prompt) -> StepAnswer:
-        return self.ask(prompt, self.top)
-
-    def again(self, prompt: Prompt, answer: StepAnswer) -> StepAnswer | None:
-        """The same step with ``max_top_logprobs``, where that can list more."""
-        if answer.k >= self.cap or not answer.full:
-            return None
-        return self.ask(prompt, self.cap)
+    def until(self, prompt: Prompt, ok: Callable[[StepAnswer], bool]) -> StepAnswer:
+        k = self.top
+        while True:
+            answer = read_step(self.complete(prompt, k), k)
+            if ok(answer) or k >= self.cap or not answer.full:
+                return answer
+            k = min(self.cap, k * 10)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -222,7 +222,7 @@ def forced_scores_ids(
 ) -> list[LabelScore]:
     """Token-id mode (module doc): ``tokenize(text)`` gives ``(id, piece)`` pairs with the
     server's special tokens (BOS); ``complete`` is sent a list of ids."""
-    asker = _Asker(complete, tuple, top_logprobs, max_top_logprobs)
+    asker = _Asker(complete, top_logprobs, max_top_logprobs)
     prompt_ids = [i for i, _ in tokenize(prompt)]
     plans = []
     for label, cont in zip(labels, continuations, strict=True):
@@ -235,17 +235,23 @@ def forced_scores_ids(
                 field="tokens",
             )
         plans.append((label, cont, full, start))
-    # every label's first step, then (rarely) the rest: the first request is shared by all
+    # the tokens wanted after each distinct context: one answer per context
+    wanted: dict[tuple[int, ...], set[int]] = {}
+    for _, _, full, start in plans:
+        ids = [i for i, _ in full]
+        for j in range(start, len(full)):
+            wanted.setdefault(tuple(ids[:j]), set()).add(ids[j])
+    answers = {
+        ctx: asker.until(list(ctx), lambda a, w=want: all(a.find_id(i) for i in w))
+        for ctx, want in wanted.items()
+    }
     scores = []
     for label, cont, full, start in plans:
         ids = [i for i, _ in full]
         steps = []
         for j in range(start, len(full)):
-            context = ids[:j]
-            answer = asker.first(context)
+            answer = answers[tuple(ids[:j])]
             found = answer.find_id(ids[j])
-            if found is None and (more := asker.again(context, answer)) is not None:
-                answer, found = more, more.find_id(ids[j])
             if found is not None:
                 steps.append(_Step(full[j][1], found.logprob, True, answer.k))
             else:
@@ -271,40 +277,77 @@ def forced_scores_text(
     cap_why: str = "max_top_logprobs",
 ) -> list[LabelScore]:
     """Text mode (module doc): the label is walked by the longest listed token that spells
-    its next characters; ``complete`` is sent text."""
-    asker = _Asker(complete, str, top_logprobs, max_top_logprobs)
-    scores = []
-    for label, cont in zip(labels, continuations, strict=True):
-        consumed, steps, done = "", [], True
-        while consumed != cont:
-            rest = cont[len(consumed) :]
-            answer = asker.first(prompt + consumed)
-            found = _longest_prefix(answer, rest)
-            if found is None or found.token != rest:
-                # a longer token may rank below this list: take the longest of the larger one
-                more = asker.again(prompt + consumed, answer)
-                if more is not None:
-                    answer, found = more, _longest_prefix(more, rest)
-            if found is None:
-                b = answer.bound()
-                steps.append(_Step(rest, b.logprob, False, answer.k, b))
-                done = False  # the unlisted token's length is unknown: the walk stops
-                break
-            steps.append(_Step(found.token, found.logprob, True, answer.k))
-            consumed += found.token
-        note = "text mode: each step's token is the longest listed one spelling the label"
-        scores.append(
-            score_from_steps(
-                label,
-                cont,
-                steps,
-                cap=max_top_logprobs,
-                cap_why=cap_why,
-                notes=[note],
-                complete=done,
+    its next characters; ``complete`` is sent text. Labels walk together, step by step, so
+    that labels at the same point share its one answer."""
+    asker = _Asker(complete, top_logprobs, max_top_logprobs)
+    walks = [_Walk(cont) for cont in continuations]
+    while active := [w for w in walks if w.open]:
+        by_point: dict[str, list[_Walk]] = {}
+        for w in active:
+            by_point.setdefault(w.consumed, []).append(w)
+        for consumed, group in by_point.items():
+            rests = [w.rest for w in group]
+            answer = asker.until(
+                prompt + consumed,
+                lambda a, r=rests: all(
+                    (f := _longest_prefix(a, x)) is not None and f.token == x for x in r
+                ),
             )
+            for w in group:
+                w.step(answer)
+    note = "text mode: each step's token is the longest listed one spelling the label"
+    return [
+        score_from_steps(
+            label,
+            w.continuation,
+            w.steps,
+            cap=max_top_logprobs,
+            cap_why=cap_why,
+            notes=[note],
+            complete=w.done,
+            upper=None if w.done else max([math.fsum(x.logprob for x in w.steps), *w.branches]),
         )
-    return scores
+        for label, w in zip(labels, walks, strict=True)
+    ]
+
+
+class _Walk:
+    """One label's walk in text mode: the steps so far and, per step, the most a token path
+    leaving the walk there can have (module doc, rule 4)."""
+
+    def __init__(self, continuation: str) -> None:
+        self.continuation = continuation
+        self.consumed = ""
+        self.steps: list[_Step] = []
+        self.branches: list[float] = []
+        self.open, self.done = True, False
+
+    @property
+    def rest(self) -> str:
+        return self.continuation[len(self.consumed) :]
+
+    def step(self, answer: StepAnswer) -> None:
+        rest, known = self.rest, math.fsum(s.logprob for s in self.steps)
+        found = _longest_prefix(answer, rest)
+        if found is None:  # the unlisted token's length is unknown: the walk stops
+            b = answer.bound()
+            self.steps.append(_Step(rest, b.logprob, False, answer.k, b))
+            self.open = False
+            return
+        self.branches.append(known + _off_path(answer, rest, found))
+        self.steps.append(_Step(found.token, found.logprob, True, answer.k))
+        self.consumed += found.token
+        if self.consumed == self.continuation:
+            self.open, self.done = False, True
+
+
+def _off_path(answer: StepAnswer, rest: str, taken: Listed) -> float:
+    """The most a token path leaving the walk at this step can have here: its token is
+    another listed one spelling the start of ``rest``, or an unlisted one (the bound)."""
+    others = [
+        e.logprob for e in answer.listed if e is not taken and e.token and rest.startswith(e.token)
+    ]
+    return max([answer.bound().logprob, *others])
 
 
 def _longest_prefix(answer: StepAnswer, rest: str) -> Listed | None:

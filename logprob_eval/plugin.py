@@ -313,6 +313,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         "llm_label_group",
         "llm_method_pair",
         "llm_server_pair",
+        "llm_forced_pair",
     }
     if not wanted:
         return
@@ -349,6 +350,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 )
             ],
         )
+    if "llm_forced_pair" in names:
+        metafunc.parametrize(
+            "llm_forced_pair",
+            [
+                pytest.param(p, id=f"{p[0].id}-vs-{p[1].model.slug}-exact", marks=_marks(p[0]))
+                for p in _forced_pairs(cases)
+            ]
+            or [
+                _nothing_to_compare(
+                    "no forced case has an exact case of the same config: give one model methods = "
+                    '["forced"] and one (same GGUF and batching, a server with echo) ["exact"]'
+                )
+            ],
+        )
     if "llm_method_pair" in names:
         metafunc.parametrize(
             "llm_method_pair",
@@ -372,6 +387,21 @@ def _method_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
         for g in cases
         if g.method == "generation" and (g.model.label, g.template.name, g.label_set.name) in exact
     ]
+
+
+def _forced_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
+    """(forced case, exact case) of one model name, template, label set and batching: the
+    exact case may be on another server (the forced method is for servers without echo)."""
+
+    def key(c: Any) -> tuple[Any, ...]:
+        name = c.model.spec.split(":", 1)[1].split("@", 1)[0]
+        return (name, c.model.one_token_batches, c.template.name, c.label_set.name)
+
+    exact: dict[tuple[Any, ...], Any] = {}
+    for c in cases:
+        if c.method == "exact":
+            exact.setdefault(key(c), c)
+    return [(f, exact[key(f)]) for f in cases if f.method == "forced" and key(f) in exact]
 
 
 def _pair_id(pair: tuple[Any, Any]) -> str:
@@ -519,6 +549,7 @@ _CASE_PARAMS = (
     "llm_label_group",
     "llm_method_pair",
     "llm_server_pair",
+    "llm_forced_pair",
 )
 
 

@@ -26,8 +26,8 @@ included and flagged in the score's note. What servers differ in, decided once p
 (legacy ``tokens``/``token_logprobs`` lists, or llama-server's ``logprobs.content``).
 
 ``forced`` method (:mod:`logprob_eval.forced`): one one-token completion per distinct label
-prefix, each label token read from its top log-probs (``top_logprobs`` first, once more with
-``max_top_logprobs`` where a full list lacks it). Token ids where the server has
+prefix, each label token read from its top log-probs (``top_logprobs`` first, ten times more
+up to ``max_top_logprobs`` where a full list lacks it). Token ids where the server has
 ``POST /tokenize`` (llama-server: decided by the first tokenize request, or
 ``forced_prompt="ids"|"text"``), text elsewhere.
 """
@@ -85,7 +85,7 @@ class OpenAICompatibleBackend(Backend):
         max_tokens: int = 16,
         batch_prompts: bool | None = None,
         continuation_offset: bool | None = None,
-        max_top_logprobs: int = 1000,
+        max_top_logprobs: int = 10_000,
         forced_prompt: ForcedPrompt | None = None,
         timeout: float = 60.0,
         **kwargs: Any,

@@ -27,6 +27,7 @@ CHECK_MODULES = (
     "regression",
     "method_agreement",
     "server_agreement",
+    "forced_agreement",
 )
 """The built-in checks, in the order they run."""
 

@@ -157,6 +157,15 @@ class ServerAgreementTable(_Table):
     overrides: list[ServerAgreementOverride] = []
 
 
+class ForcedAgreementTable(_Table):
+    """The forced method against the exact method on the same config (same GGUF and
+    batching, the exact case on a server with echo)."""
+
+    tolerance: Annotated[float, Field(gt=0.0)] = 1e-4  # nats, every row marked exact
+    min_exact_share: Unit = 0.95  # of the forced rows
+    overrides: list[ServerAgreementOverride] = []
+
+
 class RegressionTable(_Table):
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
     min_effect: Annotated[float, Field(ge=0.0)] = 0.02
@@ -176,6 +185,7 @@ class ExpectationsTable(_Table):
     stability: StabilityTable = StabilityTable()
     method_agreement: MethodAgreementTable = MethodAgreementTable()
     server_agreement: ServerAgreementTable = ServerAgreementTable()
+    forced_agreement: ForcedAgreementTable = ForcedAgreementTable()
     regression: RegressionTable = RegressionTable()
     at_chance: AtChanceTable = AtChanceTable()
 
