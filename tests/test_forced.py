@@ -273,3 +273,49 @@ def test_forced_options_are_checked():
         )
     with pytest.raises(ConfigError, match="forced_prompt='tokens'"):
         get_backend("openai-compatible:m@http://127.0.0.1:9/v1", forced_prompt="tokens")
+
+
+# -- the comparison with the exact method (experiments.servers.forced_agreement) ----------
+
+
+def _table(rows):
+    import pandas as pd
+
+    cols = ["example_id", "label", "logprob", "lower", "status"]
+    return pd.DataFrame([dict(zip(cols, r, strict=True)) for r in rows])
+
+
+def test_forced_agreement_counts_hand_computed():
+    from logprob_eval.experiments.servers import forced_agreement
+
+    inf = math.inf
+    forced = _table(
+        [
+            ("a", "x", -1.0003, -1.0003, "exact"),  # +3e-4
+            ("a", "y", -2.0001, -2.0001, "exact"),  # +1e-4 (spread in text a: 2e-4)
+            ("b", "x", -0.5, -0.5, "exact"),  # 0
+            ("b", "y", -3.0, -inf, "upper_bound"),  # holds -4
+            ("b", "z", -5.0, -inf, "upper_bound"),  # does not hold -4.5
+            ("c", "x", -1.0, -1.0, "exact"),  # no exact partner
+        ]
+    )
+    exact = _table(
+        [
+            ("a", "x", -1.0, -1.0, "exact"),
+            ("a", "y", -2.0, -2.0, "exact"),
+            ("b", "x", -0.5, -0.5, "exact"),
+            ("b", "y", -4.0, -4.0, "exact"),
+            ("b", "z", -4.5, -4.5, "exact"),
+        ]
+    )
+    f = forced_agreement(forced, exact, tolerance=2e-4)
+    assert (f.rows, f.unpaired, f.exact, f.bounds, f.bounds_holding) == (5, 1, 3, 2, 1)
+    assert f.within == 2  # 3e-4 is out
+    assert f.max_abs_diff == pytest.approx(3e-4)
+    assert f.median_abs_diff == pytest.approx(1e-4)
+    assert f.max_offset_spread == pytest.approx(2e-4)
+    assert f.exact_share == pytest.approx(3 / 5)
+    assert f.worst[0][:2] == ("a", "x")
+    assert not f.holds()
+    ok = forced_agreement(forced.iloc[[1, 2, 3]], exact, tolerance=2e-4)
+    assert ok.holds()
