@@ -88,8 +88,12 @@ class StepAnswer:
 
     @property
     def full(self) -> bool:
-        """The list came back with ``k`` entries: more tokens may be ranked below them."""
-        return len(self.position.real_entries) >= self.k
+        """More tokens may rank below the list: it has ``k`` entries, or fewer (a list keyed
+        by token text merges tokens that spell alike: llama-cpp-python) that leave mass over
+        (a list holding the whole vocabulary leaves none)."""
+        if len(self.position.real_entries) >= self.k:
+            return True
+        return not self.position.unlisted().no_leftover
 
     def find_id(self, token_id: int) -> Listed | None:
         return next((e for e in self.listed if e.id == token_id), None)

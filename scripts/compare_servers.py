@@ -115,7 +115,8 @@ def main() -> None:
             a, b = _per_config(read_scores(path)), _per_config(read_scores(ref))
             f = forced_agreement(a, b, tolerance=args.tolerance)
             print(
-                f"| {kind} | {f.rows} ({f.unpaired} unpaired) | {f.exact} ({f.exact_share:.1%}) | "
+                f"| {kind} | {f.rows} ({f.unpaired} unpaired) | {f.exact} ({f.exact_share:.1%}; "
+                f"{f.other_path} on another token path) | "
                 f"{f.within} of {f.exact} | {f.max_abs_diff:.2g} | {f.median_abs_diff:.2g} | "
                 f"{f.bounds_holding} of {f.bounds} | {f.max_offset_spread:.2g} |"
             )

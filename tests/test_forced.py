@@ -319,3 +319,37 @@ def test_forced_agreement_counts_hand_computed():
     assert not f.holds()
     ok = forced_agreement(forced.iloc[[1, 2, 3]], exact, tolerance=2e-4)
     assert ok.holds()
+
+
+def test_forced_agreement_compares_only_the_exact_methods_token_path():
+    from logprob_eval.experiments.servers import forced_agreement
+
+    forced = _table([("a", "x", -21.5, -21.5, "exact"), ("a", "y", -1.0, -1.0, "exact")])
+    forced["path"] = ['[" sp", "orts"]', '[" y"]']
+    exact = _table([("a", "x", -12.3, -12.3, "exact"), ("a", "y", -1.0, -1.0, "exact")])
+    exact["path"] = ['[" sports"]', '[" y"]']
+    f = forced_agreement(forced, exact, tolerance=1e-4)
+    assert (f.exact, f.other_path, f.within) == (1, 1, 1)
+    assert f.exact_share == pytest.approx(0.5)
+    assert f.holds()  # the other path is not compared; it counts against the share
+
+
+def test_a_short_list_that_leaves_mass_over_is_asked_again():
+    # a list keyed by token text (llama-cpp-python) merges tokens that spell alike, so it
+    # can come back with fewer than k entries while more tokens rank below it
+    server = Server(shape="legacy")
+    answers = []
+
+    def complete(prompt, k):
+        body = server.complete(prompt, k)
+        tops = body["choices"][0]["logprobs"]["top_logprobs"][0]
+        if k == 5:  # drop one entry, as a merge of two same-text tokens would
+            tops.pop(next(iter(tops)))
+        answers.append(len(tops))
+        return body
+
+    (s,) = forced_scores_text(
+        ["art"], PROMPT, [" art"], complete=complete, top_logprobs=5, max_top_logprobs=50
+    )
+    assert [k for _, k in server.sent] == [5, 50]
+    assert s.status == "exact"
