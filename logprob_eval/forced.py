@@ -57,11 +57,15 @@ __all__ = [
     "StepAnswer",
     "forced_scores_ids",
     "forced_scores_text",
+    "read_positions",
     "read_step",
     "score_from_steps",
 ]
 
 Prompt = str | list[int]
+Read = Callable[[Any, int], "StepAnswer"]
+"""``read(body, k)``: the answer of one one-token completion (:func:`read_step` for
+``/v1/completions``; a backend with another shape passes its own)."""
 Complete = Callable[[Prompt, int], Any]
 """``complete(prompt, k)``: the body of a one-token completion of ``prompt`` (text or token
 ids) with the top ``k`` log-probs."""
@@ -130,6 +134,18 @@ def read_step(body: Any, k: int) -> StepAnswer:
     return StepAnswer(position, tuple(listed), k)
 
 
+def read_positions(positions: Sequence[Position], k: int) -> StepAnswer:
+    """The answer of a one-token completion from its parsed positions (no token ids)."""
+    if not positions:
+        raise ResponseFormatError(
+            "the one-token completion generated no token, so it lists no next-token "
+            "log-probs; the server must generate one token",
+            field="logprobs",
+        )
+    first = positions[0]
+    return StepAnswer(first, tuple(Listed(a.token, a.logprob) for a in first.alternatives), k)
+
+
 @dataclass(frozen=True, slots=True)
 class _Step:
     token: str
@@ -192,13 +208,14 @@ class _Asker:
     ``max_top_logprobs`` (module doc, rule 3). Every label reads a step from the same, final
     list (a server may normalise each list a little differently)."""
 
-    def __init__(self, complete: Complete, top: int, cap: int) -> None:
+    def __init__(self, complete: Complete, top: int, cap: int, read: Read | None = None) -> None:
         self.complete, self.top, self.cap = complete, top, cap
+        self.read = read or read_step
 
     def until(self, prompt: Prompt, ok: Callable[[StepAnswer], bool]) -> StepAnswer:
         k = self.top
         while True:
-            answer = read_step(self.complete(prompt, k), k)
+            answer = self.read(self.complete(prompt, k), k)
             if ok(answer) or k >= self.cap or not answer.full:
                 return answer
             k = min(self.cap, k * 10)
@@ -279,11 +296,12 @@ def forced_scores_text(
     top_logprobs: int,
     max_top_logprobs: int,
     cap_why: str = "max_top_logprobs",
+    read: Read | None = None,
 ) -> list[LabelScore]:
     """Text mode (module doc): the label is walked by the longest listed token that spells
     its next characters; ``complete`` is sent text. Labels walk together, step by step, so
     that labels at the same point share its one answer."""
-    asker = _Asker(complete, top_logprobs, max_top_logprobs)
+    asker = _Asker(complete, top_logprobs, max_top_logprobs, read)
     walks = [_Walk(cont) for cont in continuations]
     while active := [w for w in walks if w.open]:
         by_point: dict[str, list[_Walk]] = {}

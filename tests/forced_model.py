@@ -84,3 +84,15 @@ def legacy_answer(context: list[int], k: int) -> dict[str, Any]:
     lp = {"tokens": [VOCAB[top[0][0]]], "token_logprobs": [top[0][1]], "top_logprobs": [tops]}
     lp["text_offset"] = [0]
     return {"choices": [{"index": 0, "text": VOCAB[top[0][0]], "logprobs": lp}]}
+
+
+def ollama_answer(context: list[int], k: int) -> dict[str, Any]:
+    """A one-token ``/api/generate`` answer (Ollama >= 0.12.11: top-level ``logprobs``
+    entries with ``top_logprobs``; at most 20 alternatives)."""
+
+    def entry(tok: int, lp: float) -> dict[str, Any]:
+        return {"token": VOCAB[tok], "logprob": lp, "bytes": list(VOCAB[tok].encode())}
+
+    top = _ranked(context, min(k, 20))
+    first = {**entry(*top[0]), "top_logprobs": [entry(t, lp) for t, lp in top]}
+    return {"model": "m", "response": VOCAB[top[0][0]], "done": True, "logprobs": [first]}

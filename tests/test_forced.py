@@ -251,7 +251,6 @@ def test_backend_falls_back_to_text_where_there_is_no_tokenize(httpserver):
         ("openai:gpt-4.1-mini", "generation"),
         ("openai-responses:gpt-4.1-mini", "generation"),
         ("gemini:gemini-2.0-flash", "generation"),
-        ("ollama:llama3.2", "generation"),
     ],
 )
 def test_chat_only_apis_refuse_forced_at_construction(spec, works, monkeypatch):
@@ -264,6 +263,44 @@ def test_chat_only_apis_refuse_forced_at_construction(spec, works, monkeypatch):
     assert "continues no raw prompt" in str(err.value)
     assert f"use one of {works}" in str(err.value)
     assert err.value.methods == (works,)
+
+
+def _ollama(request: Request) -> Response:
+    """A stand-in of Ollama's ``/api/generate`` (raw mode: the prompt as written)."""
+    body = json.loads(request.get_data())
+    assert body["raw"] is True
+    assert body["options"]["num_predict"] == 1
+    answer = fm.ollama_answer(fm.tokenize(body["prompt"]), body["top_logprobs"])
+    return Response(json.dumps(answer), content_type="application/json")
+
+
+def test_ollama_forced_uses_raw_mode_and_notes_its_cap(httpserver):
+    httpserver.expect_request("/api/generate").respond_with_handler(_ollama)
+    with get_backend(f"ollama:m@{httpserver.url_for('')}", method="forced", top_logprobs=3) as b:
+        scores = b.score(PROMPT, ["Sports", "Art", "art"])
+    sent = [json.loads(r.get_data()) for r, _ in httpserver.log]
+    assert [s["top_logprobs"] for s in sent] == [3, 20]  # asked again, up to Ollama's 20
+    assert {s["prompt"] for s in sent} == {PROMPT}
+    for label in ("Sports", "Art"):
+        assert scores[label].status == "exact"
+        assert scores[label].logprob == pytest.approx(fm.true_logprob(PROMPT, " " + label))
+    # " art" ranks 6th: listed within 20 here, so exact too
+    assert scores["art"].logprob == pytest.approx(fm.true_logprob(PROMPT, " art"))
+
+
+def test_ollama_forced_bound_note_names_the_cap(httpserver):
+    # " w29" ranks last of 42 tokens after ":": never among Ollama's 20
+    httpserver.expect_request("/api/generate").respond_with_handler(_ollama)
+    with get_backend(f"ollama:m@{httpserver.url_for('')}", method="forced") as b:
+        s = b.score(PROMPT, ["w29"])["w29"]
+    assert s.status == "upper_bound"
+    assert fm.true_logprob(PROMPT, " w29") <= s.logprob
+    assert "top-k capped at 20: Ollama lists at most 20" in s.note
+
+
+def test_ollama_chat_endpoint_cannot_force():
+    with pytest.raises(ConfigError, match="endpoint='chat'"):
+        get_backend("ollama:m@http://127.0.0.1:9", method="forced", endpoint="chat")
 
 
 def test_forced_options_are_checked():
