@@ -262,10 +262,7 @@ def forced_scores_ids(
         ids = [i for i, _ in full]
         for j in range(start, len(full)):
             wanted.setdefault(tuple(ids[:j]), set()).add(ids[j])
-    answers = {
-        ctx: asker.until(list(ctx), lambda a, w=want: all(a.find_id(i) for i in w))
-        for ctx, want in wanted.items()
-    }
+    answers = {ctx: asker.until(list(ctx), _lists_ids(want)) for ctx, want in wanted.items()}
     scores = []
     for label, cont, full, start in plans:
         ids = [i for i, _ in full]
@@ -309,12 +306,7 @@ def forced_scores_text(
             by_point.setdefault(w.consumed, []).append(w)
         for consumed, group in by_point.items():
             rests = [w.rest for w in group]
-            answer = asker.until(
-                prompt + consumed,
-                lambda a, r=rests: all(
-                    (f := _longest_prefix(a, x)) is not None and f.token == x for x in r
-                ),
-            )
+            answer = asker.until(prompt + consumed, _lists_whole(rests))
             for w in group:
                 w.step(answer)
     note = "text mode: each step's token is the longest listed one spelling the label"
@@ -370,6 +362,22 @@ def _off_path(answer: StepAnswer, rest: str, taken: Listed) -> float:
         e.logprob for e in answer.listed if e is not taken and e.token and rest.startswith(e.token)
     ]
     return max([answer.bound().logprob, *others])
+
+
+def _lists_ids(wanted: set[int]) -> Callable[[StepAnswer], bool]:
+    """An answer is enough when it lists every wanted token id."""
+    return lambda answer: all(answer.find_id(i) is not None for i in wanted)
+
+
+def _lists_whole(rests: list[str]) -> Callable[[StepAnswer], bool]:
+    """An answer is enough when, for every label at this point, it lists a token spelling
+    all the rest of it."""
+
+    def ok(answer: StepAnswer) -> bool:
+        found = [_longest_prefix(answer, rest) for rest in rests]
+        return all(f is not None and f.token == rest for f, rest in zip(found, rests, strict=True))
+
+    return ok
 
 
 def _longest_prefix(answer: StepAnswer, rest: str) -> Listed | None:

@@ -196,7 +196,7 @@ class OpenAICompatibleBackend(Backend):
         if len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
             raise ConfigError(f"labels {labels!r} must be distinct non-empty strings")
         conts = [label_continuation(prompt, lab) for lab in labels]
-        limits = {"top_logprobs": self.top_logprobs, "max_top_logprobs": self.max_top_logprobs}
+        top, cap = self.top_logprobs, self.max_top_logprobs
 
         def complete(p: str | list[int], k: int) -> Any:
             return self._send(self.forced_payload(p, k))
@@ -210,10 +210,18 @@ class OpenAICompatibleBackend(Backend):
                     return known.pop(text, None) or self._tokens(text) or []
 
                 scores = forced_scores_ids(
-                    labels, prompt, conts, tokenize=tokenize, complete=complete, **limits
+                    labels,
+                    prompt,
+                    conts,
+                    tokenize=tokenize,
+                    complete=complete,
+                    top_logprobs=top,
+                    max_top_logprobs=cap,
                 )
             else:
-                scores = forced_scores_text(labels, prompt, conts, complete=complete, **limits)
+                scores = forced_scores_text(
+                    labels, prompt, conts, complete=complete, top_logprobs=top, max_top_logprobs=cap
+                )
         except ResponseFormatError as exc:
             raise self._format_error(exc) from None
         return dict(zip(labels, scores, strict=True))
@@ -445,11 +453,12 @@ class _Raw:
 
 def _response_class() -> Any:
     """The HTTP response class the SDK returns raw for ``cast_to`` (httpx2 in SDK v3)."""
+    import importlib
+
     try:
-        import httpx2 as httpx
+        return importlib.import_module("httpx2").Response
     except ImportError:  # pragma: no cover - older SDKs use httpx
-        import httpx
-    return httpx.Response
+        return importlib.import_module("httpx").Response
 
 
 def _piece(piece: Any) -> str:
