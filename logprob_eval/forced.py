@@ -48,7 +48,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ResponseFormatError
+from .errors import BackendError, ResponseFormatError
 from .parsing import parse_completion_positions
 from .records import SENTINEL_LOGPROB, LabelScore, PathStep, Position, UnlistedBound
 
@@ -206,19 +206,39 @@ class _Asker:
     """One answer per distinct prompt, asked with ``top_logprobs`` and, while a token some
     label needs there is missing from a full list, again with ten times more up to
     ``max_top_logprobs`` (module doc, rule 3). Every label reads a step from the same, final
-    list (a server may normalise each list a little differently)."""
+    list (a server may normalise each list a little differently). A server that refuses a
+    larger list (HTTP 400: ``logprob-eval serve`` and OpenAI take at most 20) caps it: the
+    step keeps the list it had, and ``cap`` / ``cap_why`` say so from then on."""
 
-    def __init__(self, complete: Complete, top: int, cap: int, read: Read | None = None) -> None:
-        self.complete, self.top, self.cap = complete, top, cap
+    def __init__(
+        self,
+        complete: Complete,
+        top: int,
+        cap: int,
+        read: Read | None = None,
+        cap_why: str = "max_top_logprobs",
+        on_cap: Callable[[int], None] | None = None,
+    ) -> None:
+        self.complete, self.top, self.cap, self.cap_why = complete, top, cap, cap_why
         self.read = read or read_step
+        self.on_cap = on_cap
 
     def until(self, prompt: Prompt, ok: Callable[[StepAnswer], bool]) -> StepAnswer:
         k = self.top
-        while True:
-            answer = self.read(self.complete(prompt, k), k)
-            if ok(answer) or k >= self.cap or not answer.full:
+        answer = self.read(self.complete(prompt, k), k)
+        while not ok(answer) and k < self.cap and answer.full:
+            more = min(self.cap, k * 10)
+            try:
+                answer = self.read(self.complete(prompt, more), more)
+            except BackendError as exc:
+                if exc.status != 400:
+                    raise
+                self.cap, self.cap_why = k, f"the server refused top_logprobs={more}"
+                if self.on_cap is not None:
+                    self.on_cap(k)
                 return answer
-            k = min(self.cap, k * 10)
+            k = more
+        return answer
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -240,10 +260,11 @@ def forced_scores_ids(
     top_logprobs: int,
     max_top_logprobs: int,
     cap_why: str = "max_top_logprobs",
+    on_cap: Callable[[int], None] | None = None,
 ) -> list[LabelScore]:
     """Token-id mode (module doc): ``tokenize(text)`` gives ``(id, piece)`` pairs with the
     server's special tokens (BOS); ``complete`` is sent a list of ids."""
-    asker = _Asker(complete, top_logprobs, max_top_logprobs)
+    asker = _Asker(complete, top_logprobs, max_top_logprobs, cap_why=cap_why, on_cap=on_cap)
     prompt_ids = [i for i, _ in tokenize(prompt)]
     plans = []
     for label, cont in zip(labels, continuations, strict=True):
@@ -279,7 +300,7 @@ def forced_scores_ids(
             ["first token straddles the prompt/label boundary"] if start < len(prompt_ids) else []
         )
         scores.append(
-            score_from_steps(label, cont, steps, cap=max_top_logprobs, cap_why=cap_why, notes=notes)
+            score_from_steps(label, cont, steps, cap=asker.cap, cap_why=asker.cap_why, notes=notes)
         )
     return scores
 
@@ -294,11 +315,12 @@ def forced_scores_text(
     max_top_logprobs: int,
     cap_why: str = "max_top_logprobs",
     read: Read | None = None,
+    on_cap: Callable[[int], None] | None = None,
 ) -> list[LabelScore]:
     """Text mode (module doc): the label is walked by the longest listed token that spells
     its next characters; ``complete`` is sent text. Labels walk together, step by step, so
     that labels at the same point share its one answer."""
-    asker = _Asker(complete, top_logprobs, max_top_logprobs, read)
+    asker = _Asker(complete, top_logprobs, max_top_logprobs, read, cap_why, on_cap)
     walks = [_Walk(cont) for cont in continuations]
     while active := [w for w in walks if w.open]:
         by_point: dict[str, list[_Walk]] = {}
@@ -315,8 +337,8 @@ def forced_scores_text(
             label,
             w.continuation,
             w.steps,
-            cap=max_top_logprobs,
-            cap_why=cap_why,
+            cap=asker.cap,
+            cap_why=asker.cap_why,
             notes=[note],
             complete=w.done,
             upper=None if w.done else max([math.fsum(x.logprob for x in w.steps), *w.branches]),

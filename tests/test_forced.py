@@ -245,6 +245,35 @@ def test_backend_falls_back_to_text_where_there_is_no_tokenize(httpserver):
     assert second["about history"].logprob == pytest.approx(truth)
 
 
+def _capped_server(request: Request) -> Response:
+    """A text server that lists at most 20 (``logprob-eval serve``'s HTTP 400 above it)."""
+    if request.path == "/tokenize":
+        return Response(json.dumps({"detail": "Not Found"}), status=404)
+    body = json.loads(request.get_data())
+    if body["logprobs"] > 20:
+        error = {"message": f"'logprobs' must be an integer from 0 to 20, got {body['logprobs']}"}
+        return Response(json.dumps({"error": error}), status=400)
+    answer = fm.legacy_answer(fm.tokenize(body["prompt"]), body["logprobs"])
+    return Response(json.dumps(answer), content_type="application/json")
+
+
+def test_a_server_that_refuses_a_longer_list_caps_it_and_the_note_says_so(httpserver):
+    httpserver.expect_request("/tokenize").respond_with_handler(_capped_server)
+    httpserver.expect_request("/v1/completions").respond_with_handler(_capped_server)
+    url = httpserver.url_for("/v1")
+    with get_backend(f"openai-compatible:m@{url}", method="forced") as b:
+        first = b.score(PROMPT, ["w29"])["w29"]  # ranks last of 42: not in the top-20
+        second = b.score(PROMPT, ["w29"])["w29"]
+    ks = [json.loads(r.get_data())["logprobs"] for r, _ in httpserver.log if r.path != "/tokenize"]
+    # refused once, then never asked again (the walk reads " w2", then finds no "9")
+    assert ks == [20, 200, 20, 20, 20]
+    assert "top-k capped at 20: the server refused top_logprobs=200" in first.note
+    assert "top-k capped at 20: the server refused more than 20" in second.note
+    for s in (first, second):
+        assert s.status == "upper_bound"
+        assert fm.true_logprob(PROMPT, " w29") <= s.logprob
+
+
 @pytest.mark.parametrize(
     ("spec", "works"),
     [

@@ -105,6 +105,7 @@ class OpenAICompatibleBackend(Backend):
             raise ConfigError(f"forced_prompt={forced_prompt!r} must be 'ids' or 'text'")
         self.max_top_logprobs = max(max_top_logprobs, top_logprobs)
         self.forced_prompt: ForcedPrompt | None = forced_prompt
+        self._cap_why = "max_top_logprobs"
         self.base_url = base_url
         self.normalize: Normalize = normalize
         self.top_logprobs = top_logprobs
@@ -217,14 +218,28 @@ class OpenAICompatibleBackend(Backend):
                     complete=complete,
                     top_logprobs=top,
                     max_top_logprobs=cap,
+                    cap_why=self._cap_why,
+                    on_cap=self._capped,
                 )
             else:
                 scores = forced_scores_text(
-                    labels, prompt, conts, complete=complete, top_logprobs=top, max_top_logprobs=cap
+                    labels,
+                    prompt,
+                    conts,
+                    complete=complete,
+                    top_logprobs=top,
+                    max_top_logprobs=cap,
+                    cap_why=self._cap_why,
+                    on_cap=self._capped,
                 )
         except ResponseFormatError as exc:
             raise self._format_error(exc) from None
         return dict(zip(labels, scores, strict=True))
+
+    def _capped(self, k: int) -> None:
+        """The server refused a list longer than ``k``: ask no more from now on."""
+        self.max_top_logprobs = k
+        self._cap_why = f"the server refused more than {k}"
 
     def _tokens(self, text: str) -> list[tuple[int, str]] | None:
         """``(id, piece)`` of ``text`` from the server's ``POST /tokenize`` (llama-server),
