@@ -59,7 +59,6 @@ __all__ = [
     "forced_scores_text",
     "read_positions",
     "read_step",
-    "score_from_steps",
 ]
 
 Prompt = str | list[int]
@@ -114,15 +113,7 @@ def _entry_logprob(raw: Any) -> float:
 def read_step(body: Any, k: int) -> StepAnswer:
     """The first generated position of a ``/v1/completions`` answer (legacy shape or
     llama-server's ``logprobs.content``), with token ids where the server gives them."""
-    positions = parse_completion_positions(body)
-    if not positions:
-        raise ResponseFormatError(
-            "the one-token completion generated no token, so it lists no next-token "
-            "log-probs; the server must generate one token (max_tokens=1)",
-            field="choices[0].logprobs",
-        )
-    position = positions[0]
-    listed = [Listed(a.token, a.logprob) for a in position.alternatives]
+    answer = read_positions(parse_completion_positions(body), k)
     content = body["choices"][0]["logprobs"].get("content") if isinstance(body, Mapping) else None
     if isinstance(content, list) and content and isinstance(content[0], Mapping):
         first = content[0]
@@ -131,7 +122,8 @@ def read_step(body: Any, k: int) -> StepAnswer:
             listed = [
                 Listed(str(e["token"]), _entry_logprob(e["logprob"]), e["id"]) for e in entries
             ]
-    return StepAnswer(position, tuple(listed), k)
+            return StepAnswer(answer.position, tuple(listed), k)
+    return answer
 
 
 def read_positions(positions: Sequence[Position], k: int) -> StepAnswer:
@@ -139,7 +131,7 @@ def read_positions(positions: Sequence[Position], k: int) -> StepAnswer:
     if not positions:
         raise ResponseFormatError(
             "the one-token completion generated no token, so it lists no next-token "
-            "log-probs; the server must generate one token",
+            "log-probs; the server must generate one token (max_tokens=1)",
             field="logprobs",
         )
     first = positions[0]
@@ -155,7 +147,7 @@ class _Step:
     bound: UnlistedBound | None = None
 
 
-def score_from_steps(
+def _row(
     label: str,
     continuation: str,
     steps: Sequence[_Step],
@@ -299,9 +291,7 @@ def forced_scores_ids(
         notes = (
             ["first token straddles the prompt/label boundary"] if start < len(prompt_ids) else []
         )
-        scores.append(
-            score_from_steps(label, cont, steps, cap=asker.cap, cap_why=asker.cap_why, notes=notes)
-        )
+        scores.append(_row(label, cont, steps, cap=asker.cap, cap_why=asker.cap_why, notes=notes))
     return scores
 
 
@@ -333,7 +323,7 @@ def forced_scores_text(
                 w.step(answer)
     note = "text mode: each step's token is the longest listed one spelling the label"
     return [
-        score_from_steps(
+        _row(
             label,
             w.continuation,
             w.steps,
