@@ -54,9 +54,10 @@ def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:
     )
     p.add_argument(
         "--method",
-        choices=["exact", "generation"],
+        choices=["exact", "generation", "forced"],
         default=None,
-        help="exact (teacher-forced, echo) or generation (top-k); default: the backend's own",
+        help="exact (teacher-forced, echo), generation (top-k) or forced (one-token "
+        "completions per label prefix, for servers without echo); default: the backend's own",
     )
     p.add_argument(
         "--templates",

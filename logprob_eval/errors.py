@@ -5,7 +5,9 @@ Hierarchy::
     LogprobEvalError                 root: catch this to catch everything below
     ├── ResponseFormatError          an API response is malformed, truncated or lacks logprobs
     ├── ConfigError                  a template, label set or config value is unusable
-    │   └── UnknownNameError         a name (template, label set, provider...) is not registered
+    │   ├── UnknownNameError         a name (template, label set, provider...) is not registered
+    │   └── MethodUnsupportedError   a backend cannot score by the method asked for (message:
+    │                                the methods that work there)
     ├── DatasetError                 a dataset file or row is unusable
     ├── OutputError                  an output path cannot be written (``fallback``: where
     │                                the results went instead, if anywhere)
@@ -33,6 +35,7 @@ __all__ = [
     "DatasetError",
     "LogprobEvalError",
     "LogprobsUnsupportedError",
+    "MethodUnsupportedError",
     "MissingDependencyError",
     "OutputError",
     "ProtocolUnsupportedError",
@@ -77,6 +80,17 @@ class UnknownNameError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message otherwise
         return str(self.args[0])
+
+
+class MethodUnsupportedError(ConfigError):
+    """A backend cannot score by the method asked for (e.g. ``forced`` on a chat-only API,
+    which continues no raw prompt); the message names the methods that work there.
+    Raised at construction, before any request."""
+
+    def __init__(self, message: str, *, method: str = "", methods: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.method = method
+        self.methods = methods
 
 
 class DatasetError(LogprobEvalError, ValueError):

@@ -22,7 +22,7 @@ from .evalsuite.session import run_of
 
 _STALE_KEY = pytest.StashKey[tuple[str, str]]()  # a test's stale cassette, its case id
 
-METHODS = ("exact", "generation")
+METHODS = ("exact", "generation", "forced")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -81,9 +81,11 @@ mass over to bound an unlisted token (the module's rule 2)."""
 
 STATUSES: tuple[Status, ...] = ("exact", "upper_bound", "missing")
 
-Method = Literal["generation", "exact"]
+Method = Literal["generation", "exact", "forced"]
 """``generation``: read off the top-k alternatives of generated tokens.
-``exact``: teacher-forced log P(label | prompt) from echoed prompt log-probs."""
+``exact``: teacher-forced log P(label | prompt) from echoed prompt log-probs.
+``forced``: the same sum, each token's log-prob read from the top log-probs of a one-token
+completion of the prompt plus the label's preceding tokens (:mod:`logprob_eval.forced`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,7 +234,8 @@ def test_broken_config_fails_collection_with_a_clear_message(pytester):
     result.stderr.fnmatch_lines(
         [
             "ERROR: logprob-eval: *evals.toml: invalid configuration:",
-            "  models[[]0[]].methods[[]0[]] = 'telepathy': Input should be 'exact' or 'generation'",
+            "  models[[]0[]].methods[[]0[]] = 'telepathy': Input should be 'exact', "
+            "'generation' or 'forced'",
         ]
     )
 

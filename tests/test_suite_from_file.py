@@ -93,18 +93,22 @@ def test_the_smallest_suite_runs_records_gates_and_speaks_the_users_labels(folde
     assert "INTERNALERROR" not in out
     # ranking passes; nothing to compare (one template, one label set, one method) and no
     # threshold floor skip with their reasons; no baseline yet fails with the command
-    rec.assert_outcomes(passed=1, skipped=5, failed=1)
+    rec.assert_outcomes(passed=1, skipped=6, failed=1)
     assert "nothing to compare: no two cases differ only in their template" in out
     assert "nothing to compare: no case is scored by both methods" in out
+    assert "nothing to compare: no forced case has an exact case of the same config" in out
     assert f"case {CASE}: no floor in [expectations.thresholds]: nothing to check" in out
     assert f"create it with `pytest support -k {CASE} --update-baselines`" in out
     assert (folder.path / "support" / "cassettes" / f"{CASE}.json").is_file()  # beside it
-    assert "not checked, nothing to compare: test_method_agreement (1), " in out
+    assert (
+        "not checked, nothing to compare: test_forced_agreement (1), test_method_agreement (1), "
+        in out
+    )
     folder.runpytest_subprocess("support", "--update-baselines").assert_outcomes(
-        passed=2, skipped=5
+        passed=2, skipped=6
     )
     replay = folder.runpytest_subprocess("support", "--block-network")
-    replay.assert_outcomes(passed=2, skipped=5)
+    replay.assert_outcomes(passed=2, skipped=6)
     scores = pd.read_csv(folder.path / "reports" / "latest" / "scores.csv")
     assert set(scores["label"]) == {"refund", "billing", "bug", "account"}
     assert set(scores.loc[scores["is_true"], "label"]) == {"refund", "billing", "bug", "account"}
@@ -126,7 +130,7 @@ def test_a_stale_cassette_is_explained_once_per_case_with_one_command(folder):
     folder.runpytest_subprocess("support", "--update-baselines")
     folder.write("Ticket: {text}\\nIntent:")  # reworded: every request is new
     result = folder.runpytest_subprocess("support")
-    result.assert_outcomes(failed=3, skipped=4)
+    result.assert_outcomes(failed=3, skipped=5)
     out = result.stdout.str()
     # the failures, before pytest's one-line summary (which repeats a message as wide as the
     # terminal allows)

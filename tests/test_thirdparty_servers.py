@@ -150,3 +150,62 @@ def test_record_mode_once_starts_the_server_the_case_needs(tmp_path: Path, llama
         replayed[["example_id", "label", "logprob", "status"]]
     )
     assert set(replayed["model"]) == {"openai-compatible:gemma-3-270m@llama-server 1tok"}
+
+
+# -- the forced method: exact label scores without echo --------------------------------
+
+ABOUT = get_label_set("simple")  # lower-case short labels: some rank below the top-1000
+
+
+def _forced_vs_exact(url: str, own_url: str, label_set: LabelSet, tolerance: float, **options):
+    from logprob_eval.experiments.servers import forced_agreement
+
+    forced = _frame(url, "forced", label_set=label_set, **options)
+    exact = _frame(own_url, "exact", label_set=label_set)
+    assert (forced["method"] == "forced").all()
+    found = forced_agreement(forced, exact, tolerance=tolerance)
+    assert found.rows == len(exact), found.as_json()
+    assert found.holds(), found.as_json()
+    return found
+
+
+def test_forced_on_llama_server_sends_ids_and_equals_exact_up_to_its_offset(
+    llama_server_1tok, own_server_1tok
+):
+    """Token ids (its /tokenize); every label of these two texts is listed within 10,000,
+    so every row is exact. Its values differ from the exact method by one offset per
+    position (its float32 normalisation): within 1e-3, and the same for every label of a
+    text to 1e-5."""
+    url = llama_server_1tok.base_url
+    found = _forced_vs_exact(
+        url, own_server_1tok.base_url, ABOUT, LLAMA_SERVER_TOLERANCE, top_logprobs=20
+    )
+    assert found.exact == found.rows  # every label listed
+    assert found.max_abs_diff > TOLERANCE  # the offset is real (1e-4 does not hold) ...
+    assert found.max_offset_spread < 1e-5  # ... and one constant per position
+    with get_backend(f"openai-compatible:gemma-3-270m@{url}", method="forced") as b:
+        b.score(SHORT.render(TEXTS[0].text, ABOUT), list(ABOUT.phrases))
+        assert b.forced_prompt == "ids"
+
+
+def test_forced_on_llama_cpp_python_sends_text_and_equals_exact(
+    llama_cpp_python_1tok, own_server_1tok
+):
+    """llama-cpp-python's server refuses a list of ids (HTTP 500, its prompt is str or
+    list[str]) and has no /tokenize: text mode; the labels are single tokens, so each row's
+    one step is the exact method's own prompt, and they agree to 1e-4."""
+    url = llama_cpp_python_1tok.base_url
+    found = _forced_vs_exact(url, own_server_1tok.base_url, ABOUT, TOLERANCE)
+    assert found.exact == found.rows
+
+
+def test_forced_bound_holds_where_the_label_is_not_listed(llama_server_1tok, own_server_1tok):
+    """Capped at 20: the labels below the top-20 are intervals by the bound rule, each
+    holding the exact score; the listed ones are exact."""
+    url = llama_server_1tok.base_url
+    found = _forced_vs_exact(
+        url, own_server_1tok.base_url, ABOUT, LLAMA_SERVER_TOLERANCE, max_top_logprobs=20
+    )
+    assert found.bounds > 0  # both kinds checked
+    assert found.exact > 0
+    assert found.bounds_holding == found.bounds

@@ -34,11 +34,19 @@ class Backend(ABC):
         match_options: dict[str, Any] | None = None,
     ) -> None:
         if method not in self.methods:
-            from ..errors import ConfigError
+            from ..errors import MethodUnsupportedError
 
-            raise ConfigError(
-                f"{self.provider}:{model}: method={method!r} is not available; "
-                f"use one of {', '.join(self.methods)}"
+            works = ", ".join(self.methods) or "none"
+            why = (
+                " (a chat-only API: it continues no raw prompt, so no label token can be forced)"
+                if method == "forced"
+                else ""
+            )
+            raise MethodUnsupportedError(
+                f"{self.provider}:{model}: method={method!r} is not available{why}; "
+                f"use one of {works}",
+                method=method,
+                methods=self.methods,
             )
         self.model = model
         self.method: Method = method

@@ -1,5 +1,10 @@
 """Ollama >= 0.12.11 (generation method): ``/api/generate`` or ``/api/chat`` with
-``logprobs`` and ``top_logprobs``, over ``requests``."""
+``logprobs`` and ``top_logprobs``, over ``requests``.
+
+``forced`` method (:mod:`logprob_eval.forced`, text mode): ``/api/generate`` with
+``raw=true`` (no chat template: the prompt is continued as written) and ``num_predict=1``,
+one request per distinct label prefix; Ollama lists at most 20 alternatives, so a label
+token below them is an interval whose note says so."""
 
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ class OllamaBackend(Backend):
     """``ollama:MODEL`` (host from ``OLLAMA_HOST`` or ``ollama:MODEL@http://host:port``)."""
 
     provider = "ollama"
-    methods: ClassVar[tuple[Method, ...]] = ("generation",)
+    methods: ClassVar[tuple[Method, ...]] = ("generation", "forced")
 
     def __init__(
         self,
@@ -63,6 +68,12 @@ class OllamaBackend(Backend):
             raise ConfigError(f"endpoint={endpoint!r} must be 'generate' or 'chat'")
         if not 0 <= top_logprobs <= 20:
             raise ConfigError(f"top_logprobs={top_logprobs!r} must be between 0 and 20")
+        if method == "forced" and (endpoint == "chat" or top_logprobs < 1):
+            raise ConfigError(
+                f"ollama:{model}: the forced method continues a raw prompt on /api/generate "
+                f"with top_logprobs >= 1; endpoint={endpoint!r}, top_logprobs={top_logprobs!r} "
+                "cannot (leave endpoint='generate')"
+            )
         import requests
 
         self.host = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
@@ -90,7 +101,47 @@ class OllamaBackend(Backend):
                 body["raw"] = True
         return body
 
+    def forced_payload(self, prompt: str, k: int) -> dict[str, Any]:
+        """One token after ``prompt`` as written (``raw``), with the top ``k`` log-probs."""
+        return {
+            "model": self.model,
+            "prompt": prompt,
+            "raw": True,
+            "stream": False,
+            "logprobs": True,
+            "top_logprobs": k,
+            "options": {"temperature": 0, "num_predict": 1},
+        }
+
+    def _score_forced(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+        from ..forced import forced_scores_text, read_positions
+        from .openai_compatible import label_continuation
+
+        labels = list(labels)
+        conts = [label_continuation(prompt, lab) for lab in labels]
+
+        def complete(p: Any, k: int) -> Any:
+            payload = self.forced_payload(str(p), k)
+            return self._request("api/generate", payload, lambda: self._post(payload))
+
+        try:
+            scores = forced_scores_text(
+                labels,
+                prompt,
+                conts,
+                complete=complete,
+                top_logprobs=self.top_logprobs,
+                max_top_logprobs=20,
+                cap_why="Ollama lists at most 20",
+                read=lambda body, k: read_positions(parse_ollama(body), k),
+            )
+        except ResponseFormatError as exc:
+            raise self._format_error(exc) from None
+        return dict(zip(labels, scores, strict=True))
+
     def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+        if self.method == "forced":
+            return self._score_forced(prompt, labels)
         payload = self.payload(prompt)
         body = self._request(f"api/{self.endpoint}", payload, lambda: self._post(payload))
         try:

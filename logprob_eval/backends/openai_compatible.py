@@ -24,6 +24,12 @@ included and flagged in the score's note. What servers differ in, decided once p
 
 ``generation`` method: one completion with ``logprobs=top_logprobs`` read by the matcher
 (legacy ``tokens``/``token_logprobs`` lists, or llama-server's ``logprobs.content``).
+
+``forced`` method (:mod:`logprob_eval.forced`): one one-token completion per distinct label
+prefix, each label token read from its top log-probs (``top_logprobs`` first, ten times more
+up to ``max_top_logprobs`` where a full list lacks it). Token ids where the server has
+``POST /tokenize`` (llama-server: decided by the first tokenize request, or
+``forced_prompt="ids"|"text"``), text elsewhere.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
+from urllib.parse import urljoin
 
 from ..echo import align_echo, echoed_label_score
 from ..errors import BackendError, ConfigError, ProtocolUnsupportedError, ResponseFormatError
@@ -44,6 +51,7 @@ from .base import Backend
 __all__ = ["CONTINUATION_OFFSET", "Normalize", "OpenAICompatibleBackend", "label_continuation"]
 
 Normalize = Literal["none", "token", "byte"]
+ForcedPrompt = Literal["ids", "text"]
 CONTINUATION_OFFSET = "continuation_offset"
 """The extension a server lists under ``extensions`` of its model in ``GET /v1/models``."""
 _EXTENSIONS = (CONTINUATION_OFFSET,)  # body fields the OpenAI SDK does not know
@@ -63,7 +71,7 @@ class OpenAICompatibleBackend(Backend):
     """``openai-compatible:NAME@http://host:port/v1``."""
 
     provider = "openai-compatible"
-    methods: ClassVar[tuple[Method, ...]] = ("exact", "generation")
+    methods: ClassVar[tuple[Method, ...]] = ("exact", "generation", "forced")
 
     def __init__(
         self,
@@ -77,6 +85,8 @@ class OpenAICompatibleBackend(Backend):
         max_tokens: int = 16,
         batch_prompts: bool | None = None,
         continuation_offset: bool | None = None,
+        max_top_logprobs: int = 10_000,
+        forced_prompt: ForcedPrompt | None = None,
         timeout: float = 60.0,
         **kwargs: Any,
     ) -> None:
@@ -85,6 +95,17 @@ class OpenAICompatibleBackend(Backend):
             raise ConfigError(f"normalize={normalize!r} must be 'none', 'token' or 'byte'")
         if not 0 <= top_logprobs <= 20:
             raise ConfigError(f"top_logprobs={top_logprobs!r} must be between 0 and 20")
+        if not 1 <= max_top_logprobs <= 100_000 or (method == "forced" and top_logprobs < 1):
+            raise ConfigError(
+                f"max_top_logprobs={max_top_logprobs!r} (and top_logprobs={top_logprobs!r} for "
+                "the forced method) must be between 1 and 100000; set max_top_logprobs to a "
+                "server's cap (20 on OpenAI), or larger where it has none (llama-server)"
+            )
+        if forced_prompt not in (None, "ids", "text"):
+            raise ConfigError(f"forced_prompt={forced_prompt!r} must be 'ids' or 'text'")
+        self.max_top_logprobs = max(max_top_logprobs, top_logprobs)
+        self.forced_prompt: ForcedPrompt | None = forced_prompt
+        self._cap_why = "max_top_logprobs"
         self.base_url = base_url
         self.normalize: Normalize = normalize
         self.top_logprobs = top_logprobs
@@ -129,9 +150,21 @@ class OpenAICompatibleBackend(Backend):
             "temperature": 0,
         }
 
+    def forced_payload(self, prompt: str | list[int], k: int) -> dict[str, Any]:
+        """One generated token with the top ``k`` log-probs after ``prompt`` (text or ids)."""
+        return {
+            "model": self.model,
+            "prompt": prompt,
+            "logprobs": k,
+            "max_tokens": 1,
+            "temperature": 0,
+        }
+
     def score(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
         if self.method == "generation":
             return self._score_generation(prompt, labels)
+        if self.method == "forced":
+            return self._score_forced(prompt, labels)
         return self._score_exact(prompt, labels)
 
     def _send(self, payload: dict[str, Any]) -> Any:
@@ -154,6 +187,91 @@ class OpenAICompatibleBackend(Backend):
             raise ConfigError(f"labels {labels!r} must be distinct non-empty strings")
         conts = [label_continuation(prompt, lab) for lab in labels]
         return dict(zip(labels, self.teacher_forced(prompt, conts, labels=labels), strict=True))
+
+    # forced continuation (module doc) ---------------------------------------------------
+
+    def _score_forced(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
+        from ..forced import forced_scores_ids, forced_scores_text
+
+        labels = list(labels)
+        if len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
+            raise ConfigError(f"labels {labels!r} must be distinct non-empty strings")
+        conts = [label_continuation(prompt, lab) for lab in labels]
+        top, cap = self.top_logprobs, self.max_top_logprobs
+
+        def complete(p: str | list[int], k: int) -> Any:
+            return self._send(self.forced_payload(p, k))
+
+        try:
+            prompt_tokens = self._tokens(prompt) if self.forced_prompt != "text" else None
+            if prompt_tokens is not None:
+                known = {prompt: prompt_tokens}
+
+                def tokenize(text: str) -> list[tuple[int, str]]:
+                    return known.pop(text, None) or self._tokens(text) or []
+
+                scores = forced_scores_ids(
+                    labels,
+                    prompt,
+                    conts,
+                    tokenize=tokenize,
+                    complete=complete,
+                    top_logprobs=top,
+                    max_top_logprobs=cap,
+                    cap_why=self._cap_why,
+                    on_cap=self._capped,
+                )
+            else:
+                scores = forced_scores_text(
+                    labels,
+                    prompt,
+                    conts,
+                    complete=complete,
+                    top_logprobs=top,
+                    max_top_logprobs=cap,
+                    cap_why=self._cap_why,
+                    on_cap=self._capped,
+                )
+        except ResponseFormatError as exc:
+            raise self._format_error(exc) from None
+        return dict(zip(labels, scores, strict=True))
+
+    def _capped(self, k: int) -> None:
+        """The server refused a list longer than ``k``: ask no more from now on."""
+        self.max_top_logprobs = k
+        self._cap_why = f"the server refused more than {k}"
+
+    def _tokens(self, text: str) -> list[tuple[int, str]] | None:
+        """``(id, piece)`` of ``text`` from the server's ``POST /tokenize`` (llama-server),
+        BOS included; None where the server has none (decided once: ``forced_prompt``)."""
+        url = urljoin(self.base_url.rstrip("/") + "/", "/tokenize")
+        payload = {"content": text, "add_special": True, "with_pieces": True}
+
+        def send() -> Any:
+            post = self._client.post
+            options = {"cast_to": _response_class(), "body": payload}
+            return call_json(self.spec, self._client, lambda **kw: _Raw(post(url, **kw)), options)
+
+        try:
+            body = self._request("tokenize", payload, send)
+        except BackendError as exc:
+            if self.forced_prompt is None and exc.status in (404, 405, 501):
+                self.forced_prompt = "text"
+                return None
+            raise
+        tokens = body.get("tokens") if isinstance(body, Mapping) else None
+        if not isinstance(tokens, list) or not all(
+            isinstance(t, Mapping) and isinstance(t.get("id"), int) for t in tokens
+        ):
+            raise self._format_error(
+                ResponseFormatError(
+                    "POST /tokenize answered without a list of {id, piece} tokens; set "
+                    "forced_prompt='text' for this server",
+                    field="tokens",
+                )
+            )
+        self.forced_prompt = "ids"
+        return [(t["id"], _piece(t.get("piece"))) for t in tokens]
 
     def teacher_forced(
         self, prompt: str, continuations: Sequence[str], *, labels: Sequence[str] | None = None
@@ -339,6 +457,30 @@ class OpenAICompatibleBackend(Backend):
 
     def close(self) -> None:
         self._client.close()
+
+
+class _Raw:
+    """The SDK's raw response under the name :func:`call_json` reads (``http_response``)."""
+
+    def __init__(self, response: Any) -> None:
+        self.http_response = response
+
+
+def _response_class() -> Any:
+    """The HTTP response class the SDK returns raw for ``cast_to`` (httpx2 in SDK v3)."""
+    import importlib
+
+    try:
+        return importlib.import_module("httpx2").Response
+    except ImportError:  # pragma: no cover - older SDKs use httpx
+        return importlib.import_module("httpx").Response
+
+
+def _piece(piece: Any) -> str:
+    """A token's text from ``/tokenize``: a string, or its bytes where not valid UTF-8."""
+    if isinstance(piece, list):
+        return bytes(int(b) & 0xFF for b in piece).decode("utf-8", errors="replace")
+    return str(piece) if piece is not None else ""
 
 
 def _lists_extension(body: Any, model: str) -> bool:

@@ -45,6 +45,7 @@ CHECK_MODULES = (
     "regression",
     "method_agreement",
     "server_agreement",
+    "forced_agreement",
 )
 """The built-in checks, in the order they run."""
 
@@ -110,6 +111,16 @@ def _params(fixture: str, cases: list[Any]) -> list[Any]:
             _nothing_to_compare(
                 "no config is scored on two servers the suite starts (spec = "
                 '"MODEL@llama-server", "@llama-cpp-python" or "@logprob-eval")'
+            )
+        ]
+    if fixture == "llm_forced_pair":
+        return [
+            pytest.param(p, id=f"{p[0].id}-vs-{p[1].model.slug}-exact", marks=_marks(p[0]))
+            for p in matrix.forced_pairs(cases)
+        ] or [
+            _nothing_to_compare(
+                "no forced case has an exact case of the same config: give one model methods = "
+                '["forced"] and one (same GGUF and batching, a server with echo) ["exact"]'
             )
         ]
     return [

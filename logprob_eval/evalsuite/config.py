@@ -266,7 +266,7 @@ def load_eval_config(path: str | Path) -> EvalConfig:
         ),
     )
     grids: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"default": default}
-    for meth in ("exact", "generation"):
+    for meth in ("exact", "generation", "forced"):
         sub = getattr(grid, meth)
         if sub is not None:
             grids[meth] = (

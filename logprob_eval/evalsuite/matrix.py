@@ -5,6 +5,7 @@
 * :func:`groups`: cases that differ only in their template (or label set): rank agreement;
 * :func:`method_pairs`: a generation case and the exact case of the same config;
 * :func:`server_pairs`: one config on two servers the suite starts;
+* :func:`forced_pairs`: a forced case and the exact case of the same config, on any server;
 * :func:`case_order`: the order of the tests under xdist.
 """
 
@@ -18,6 +19,7 @@ from ..errors import ConfigError
 __all__ = [
     "CASE_PARAMS",
     "case_order",
+    "forced_pairs",
     "groups",
     "method_pairs",
     "pair_id",
@@ -31,6 +33,7 @@ CASE_PARAMS = (
     "llm_label_group",
     "llm_method_pair",
     "llm_server_pair",
+    "llm_forced_pair",
 )
 """The fixtures a suite test is parametrized by: one case, then those spanning cases."""
 
@@ -87,10 +90,12 @@ def pair_id(pair: tuple[Any, Any]) -> str:
 
 def server_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
     """Cases of one model, method, template and label set on two servers the suite starts,
-    both with one-token batches or both with default batching."""
+    both with one-token batches or both with default batching. Not the forced method: its
+    intervals depend on whether a server takes token ids or text (text-mode bounds are
+    looser), so its cases are compared with the exact method instead (:func:`forced_pairs`)."""
     by_config: dict[tuple[str, ...], list[Any]] = {}
     for c in cases:
-        if c.model.server is None:
+        if c.model.server is None or c.method == "forced":
             continue
         name = c.model.spec.split(":", 1)[1].split("@", 1)[0]
         by_config.setdefault((name, c.method, c.template.name, c.label_set.name), []).append(c)
@@ -101,6 +106,21 @@ def server_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
         for b in group[i + 1 :]
         if a.model.one_token_batches == b.model.one_token_batches
     ]
+
+
+def forced_pairs(cases: list[Any]) -> list[tuple[Any, Any]]:
+    """(forced case, exact case) of one model name, template, label set and batching: the
+    exact case may be on another server (the forced method is for servers without echo)."""
+
+    def key(c: Any) -> tuple[Any, ...]:
+        name = c.model.spec.split(":", 1)[1].split("@", 1)[0]
+        return (name, c.model.one_token_batches, c.template.name, c.label_set.name)
+
+    exact: dict[tuple[Any, ...], Any] = {}
+    for c in cases:
+        if c.method == "exact":
+            exact.setdefault(key(c), c)
+    return [(f, exact[key(f)]) for f in cases if f.method == "forced" and key(f) in exact]
 
 
 def case_order(item: Any) -> tuple[int, str]:

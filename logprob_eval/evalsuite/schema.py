@@ -64,7 +64,7 @@ class ModelTable(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     spec: str
-    methods: list[Literal["exact", "generation"]] = ["generation"]
+    methods: list[Literal["exact", "generation", "forced"]] = ["generation"]
     templates: Names | None = None
     label_sets: Names | None = None
     first_answer_only: bool = False
@@ -89,6 +89,7 @@ class GridTable(_Table):
     label_sets: Names | None = None  # None: the config's own [label_sets], else ["normal"]
     exact: SubGrid | None = None
     generation: SubGrid | None = None
+    forced: SubGrid | None = None
 
 
 RankingMetric = Literal["top1_acc", "topk_acc", "mrr", "auc", "coverage", "auc_ci_low"]
@@ -112,7 +113,7 @@ class RankingOverride(RankingFloors):
 
 class RankingTable(_Table):
     k: Annotated[int, Field(ge=1)] = 3
-    floors: dict[Literal["exact", "generation"], RankingFloors] = {}
+    floors: dict[Literal["exact", "generation", "forced"], RankingFloors] = {}
     overrides: list[RankingOverride] = []
 
 
@@ -129,7 +130,7 @@ class ThresholdOverride(ThresholdFloors):
 
 
 class ThresholdsTable(_Table):
-    floors: dict[Literal["exact", "generation"], ThresholdFloors] = {}
+    floors: dict[Literal["exact", "generation", "forced"], ThresholdFloors] = {}
     overrides: list[ThresholdOverride] = []
 
 
@@ -156,6 +157,15 @@ class ServerAgreementTable(_Table):
     overrides: list[ServerAgreementOverride] = []
 
 
+class ForcedAgreementTable(_Table):
+    """The forced method against the exact method on the same config (same GGUF and
+    batching, the exact case on a server with echo)."""
+
+    tolerance: Annotated[float, Field(gt=0.0)] = 1e-4  # nats, every row marked exact
+    min_exact_share: Unit = 0.95  # of the forced rows
+    overrides: list[ServerAgreementOverride] = []
+
+
 class RegressionTable(_Table):
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
     min_effect: Annotated[float, Field(ge=0.0)] = 0.02
@@ -175,6 +185,7 @@ class ExpectationsTable(_Table):
     stability: StabilityTable = StabilityTable()
     method_agreement: MethodAgreementTable = MethodAgreementTable()
     server_agreement: ServerAgreementTable = ServerAgreementTable()
+    forced_agreement: ForcedAgreementTable = ForcedAgreementTable()
     regression: RegressionTable = RegressionTable()
     at_chance: AtChanceTable = AtChanceTable()
 

@@ -13,6 +13,7 @@ both sides the scores agree to the responses' rounding, with default batching th
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ServerAgreement", "server_agreement"]
+__all__ = ["ForcedAgreement", "ServerAgreement", "forced_agreement", "server_agreement"]
 
 _KEY = ["example_id", "label"]
 
@@ -106,6 +107,97 @@ def server_agreement(a: pd.DataFrame, b: pd.DataFrame, *, worst: int = 5) -> Ser
         mean_kendall_tau=float(np.mean(taus)) if taus else math.nan,
         worst=tuple(
             (str(r.example_id), str(r.label), float(r.logprob_a), float(r.logprob_b))
+            for r in top.itertuples()
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ForcedAgreement:
+    """The forced method's rows against the exact method's on the (text, label) rows they
+    share: rows marked ``exact`` must equal the exact score, every interval must hold it."""
+
+    rows: int  # rows paired
+    unpaired: int  # forced rows without an exact partner
+    exact: int  # paired forced rows marked exact, on the exact method's token path
+    other_path: int  # rows marked exact on another token path (text mode): not compared
+    within: int  # ... of the ``exact`` rows, within the tolerance of the exact score
+    max_abs_diff: float  # over the rows marked exact; NaN without one
+    median_abs_diff: float
+    bounds: int  # paired forced rows that are intervals (upper_bound)
+    bounds_holding: int  # ... with lower - tolerance <= exact <= logprob + tolerance
+    max_offset_spread: float  # per text, max - min of (forced - exact) over its exact rows
+    worst: tuple[tuple[str, str, float, float], ...]  # (text, label, forced, exact)
+
+    @property
+    def exact_share(self) -> float:
+        """The share of rows marked exact on the exact method's own token path."""
+        return self.exact / self.rows if self.rows else math.nan
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["worst"] = [list(w) for w in self.worst]
+        out["exact_share"] = self.exact_share
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
+
+    def holds(self) -> bool:
+        """Every forced row paired, every exact one within tolerance, every bound holding
+        (rows on another token path are not compared: they count against the share)."""
+        return (
+            self.rows > 0
+            and self.unpaired == 0
+            and self.within == self.exact
+            and self.bounds_holding == self.bounds
+        )
+
+
+def forced_agreement(
+    forced: pd.DataFrame, exact: pd.DataFrame, *, tolerance: float, worst: int = 5
+) -> ForcedAgreement:
+    """Compare a forced case's score table with an exact case's of the same config, row by
+    row on (text, label). A row marked exact is compared where its token path is the exact
+    method's (both tables have ``path``; in text mode a walk may take another
+    tokenization, exact for its own path: counted in ``other_path``). ``max_offset_spread``:
+    where the two differ by one constant per text (a server's own normalisation of each
+    position, single-token labels), the spread is ~0 while the difference itself is not."""
+    with_path = "path" in forced and "path" in exact
+    cols = [*_KEY, "logprob", "lower", "status", *(["path"] if with_path else [])]
+    theirs = exact[[*_KEY, "logprob", *(["path"] if with_path else [])]]
+    both = forced[cols].merge(
+        theirs.rename(columns={"logprob": "exact", "path": "exact_path"}),
+        on=_KEY,
+        how="left",
+        indicator=True,
+    )
+    paired = both[both["_merge"] == "both"].copy()
+    paired["diff"] = paired["logprob"] - paired["exact"]
+    is_exact = paired["status"] == "exact"
+    same_path = (
+        paired["path"].map(json.loads) == paired["exact_path"].map(json.loads)
+        if with_path
+        else is_exact
+    )
+    ex = paired[is_exact & same_path]
+    gaps = ex["diff"].abs().to_numpy(float)
+    bounds = paired[paired["status"] == "upper_bound"]
+    holding = (bounds["lower"] <= bounds["exact"] + tolerance) & (
+        bounds["exact"] <= bounds["logprob"] + tolerance
+    )
+    spread = ex.groupby("example_id")["diff"].agg(lambda d: d.max() - d.min())
+    top = ex.assign(gap=ex["diff"].abs()).nlargest(worst, "gap")
+    return ForcedAgreement(
+        rows=len(paired),
+        unpaired=int((both["_merge"] == "left_only").sum()),
+        exact=len(ex),
+        other_path=int((is_exact & ~same_path).sum()),
+        within=int((gaps <= tolerance).sum()),
+        max_abs_diff=float(gaps.max()) if gaps.size else math.nan,
+        median_abs_diff=float(np.median(gaps)) if gaps.size else math.nan,
+        bounds=len(bounds),
+        bounds_holding=int(holding.sum()),
+        max_offset_spread=float(spread.max()) if len(spread) else math.nan,
+        worst=tuple(
+            (str(r.example_id), str(r.label), float(r.logprob), float(r.exact))
             for r in top.itertuples()
         ),
     )

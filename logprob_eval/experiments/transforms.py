@@ -71,7 +71,7 @@ def apply_transforms(
     if "length" in transforms:
         n = out["n_tokens"].where(out["n_tokens"] > 0) if "n_tokens" in out else np.nan
         out["score_length"] = out["logprob"] / n
-        if "method" in out and (out["method"] != "exact").any():
+        if "method" in out and (out["method"] == "generation").any():
             notes["length"] = "generation scores are divided by their matched path length"
     need_cf = [t for t in ("contextual", "pmi") if t in transforms]
     if need_cf:
