@@ -313,34 +313,50 @@ def _bound_notes(i: int, bound: UnlistedBound) -> list[str]:
     return notes
 
 
-def _combine(label: str, start: int, parts: list[_Contribution], note: str) -> LabelScore:
-    """Step 5: one start's contributions as one score."""
+class _Candidate(NamedTuple):
+    """One start's walk (step 4) and its combined value (step 5): ``value`` is the
+    log-sum-exp of the contributions (at most 0), ``exact`` whether every one is exact."""
+
+    start: int
+    last: int
+    parts: list[_Contribution]
+    value: float
+    exact: bool
+
+
+def _candidate(start: int, last: int, parts: list[_Contribution]) -> _Candidate:
+    """Step 5: one start's contributions combined (they are disjoint events: they add)."""
     value = min(0.0, logsumexp([c.logprob for c in parts]))
-    lower = min(value, logsumexp([c.logprob for c in parts if c.exact]))
-    exact = all(c.exact for c in parts)
-    status: Status = "exact" if exact else "upper_bound"
+    return _Candidate(start, last, parts, value, all(c.exact for c in parts))
+
+
+def _better(cand: _Candidate, best: _Candidate | None) -> bool:
+    """Step 6: the higher score wins; on a tie, an exact one."""
+    if best is None or cand.value > best.value:
+        return True
+    return cand.value == best.value and cand.exact and not best.exact
+
+
+def _combine(label: str, response: _Response, cand: _Candidate) -> LabelScore:
+    """The chosen start's contributions as one score, with its notes."""
+    parts = cand.parts
+    lower = min(cand.value, logsumexp([c.logprob for c in parts if c.exact]))
+    status: Status = "exact" if cand.exact else "upper_bound"
     best = max(parts, key=lambda c: c.logprob)
     tokens = tuple(tuple(step.token for step in c.path) for c in parts)
     variants = tuple(dict.fromkeys("".join(t) for t in tokens))
     return LabelScore(
         label,
-        value,
+        cand.value,
         status,
         "generation",
         best.path,
-        start,
+        cand.start,
         variants,
-        note,
+        _notes(response, cand.start, cand.last, parts),
         tokens,
-        lower=value if exact else lower,
+        lower=cand.value if cand.exact else lower,
     )
-
-
-def _better(cand: LabelScore, best: LabelScore | None) -> bool:
-    """Step 6: the higher score wins; on a tie, an exact one."""
-    if best is None or cand.logprob > best.logprob:
-        return True
-    return cand.logprob == best.logprob and cand.status == "exact" != best.status
 
 
 def _unmatched(label: str, response: _Response, start: int) -> LabelScore:
@@ -360,16 +376,18 @@ def _score_label(response: _Response, starts: list[int], label: str) -> LabelSco
     if not len(response):
         return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
     target = response.options.target(label)
-    best: LabelScore | None = None
+    best: _Candidate | None = None
     for start in starts:
         if not response.may_begin(start, target):
             continue  # a cheap test first: no listed token begins the label here
         parts, last = _walk(response, start, target)
         if parts:
-            cand = _combine(label, start, parts, _notes(response, start, last, parts))
+            cand = _candidate(start, last, parts)
             if _better(cand, best):
                 best = cand
-    return best if best is not None else _unmatched(label, response, starts[0])
+    if best is None:
+        return _unmatched(label, response, starts[0])
+    return _combine(label, response, best)  # notes and record for the chosen start only
 
 
 def _validated_labels(labels: Iterable[str], options: _Options) -> list[str]:
