@@ -168,7 +168,8 @@ class _Response:
         """The sampled token first, then the listed alternatives that are not it."""
         got = self._tokens.get(i)
         if got is None:
-            opts, made = self.options, list[_Token]()
+            opts = self.options
+            made: list[_Token] = []
             for alt in self.positions[i].alternatives:
                 first, inner = _normalised(opts, alt.token, alt.bytes)
                 made.append(_Token(alt.token, first, inner, alt.logprob, not made))
@@ -244,7 +245,8 @@ def _walk(response: _Response, start: int, target: bytes) -> tuple[list[_Contrib
     """Step 4: the contributions for ``target`` beginning at ``start`` (empty: no match),
     and the last position read."""
     out: list[_Contribution] = []
-    acc, path_steps, remaining = 0.0, tuple[PathStep, ...](), target
+    path_steps: tuple[PathStep, ...] = ()
+    acc, remaining = 0.0, target
     first = True  # the next token begins the label: leading blanks are normalised away
     i = start
     while i < len(response):
