@@ -137,17 +137,14 @@ class Position:
         other bytes or another log-prob is a distinct token id that decodes alike, and is
         kept. Exact repeats are listed once; fillers (sentinels, ``-inf``) not at all.
         """
-        seen: set[tuple[str, float, tuple[int, ...] | None]] = {
-            (self.token, self.logprob, self.bytes)
-        }
         out: list[Alternative] = [Alternative(self.token, self.logprob, self.bytes)]
+        texts = {self.token}  # of the tokens in ``out``: a new text is neither case below
         for alt in self.top_logprobs:
             if alt.logprob == -math.inf:
                 continue  # a filler (see real_entries)
-            key = (alt.token, alt.logprob, alt.bytes)
-            if key in seen or (alt.token == self.token and self._is_sampled(alt)):
-                continue
-            seen.add(key)
+            if alt.token in texts and (self._is_sampled(alt) or alt in out):
+                continue  # the sampled token listed again, or an exact repeat
+            texts.add(alt.token)
             out.append(alt)
         return tuple(out)
 
