@@ -221,7 +221,7 @@ class _Response:
         """The unlisted bound at ``i`` and the facts behind it (computed once per position)."""
         got = self._bounds.get(i)
         if got is None:
-            got = self._bounds[i] = self.positions[i].unlisted()
+            got = self._bounds[i] = self.positions[i].unlisted(alternatives=self.alternatives(i))
         return got
 
 

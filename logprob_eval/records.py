@@ -188,9 +188,15 @@ class Position:
         is listed, at log-prob 0."""
         return self.unlisted().truncated
 
-    def unlisted(self) -> UnlistedBound:
-        """The bound on any token not listed here, with the facts behind it (module rule)."""
-        mass = self.listed_mass
+    def unlisted(self, *, alternatives: tuple[Alternative, ...] | None = None) -> UnlistedBound:
+        """The bound on any token not listed here, with the facts behind it (module rule).
+
+        ``alternatives``: this position's :attr:`alternatives`, where the caller has read
+        them already (the matcher does, once per position); else they are read here.
+        """
+        if alternatives is None:
+            alternatives = self.alternatives
+        mass = math.fsum([math.exp(a.logprob) for a in alternatives])  # as listed_mass
         real = self.real_entries
         top_k = self._top_k(real)
         floor = min([a.logprob for a in top_k]) if top_k else 0.0
