@@ -125,14 +125,30 @@ class _Options(NamedTuple):
         return (text.casefold() if self.casefold else text).encode("utf-8")
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _normalised(
-    options: _Options, token: str, given: tuple[int, ...] | None
-) -> tuple[bytes, bytes]:
-    """Step 2 for one token: its bytes as a label's first token and inside a label
-    (kept: the same tokens recur in every response)."""
-    raw = token_bytes(token, given)
-    return options.first(raw), options.inner(raw)
+_MAX_FORMS = 1 << 16  # tokens kept per set of options before the memo starts afresh
+
+
+class _Forms(dict[tuple[str, tuple[int, ...] | None], tuple[bytes, bytes]]):
+    """Step 2 for each token seen with one set of options: ``forms[token, bytes]`` is its
+    bytes as a label's first token and inside a label. Kept across responses (the same
+    tokens recur in every one), up to :data:`_MAX_FORMS` tokens, then started afresh."""
+
+    def __init__(self, options: _Options) -> None:
+        super().__init__()
+        self.options = options
+
+    def __missing__(self, key: tuple[str, tuple[int, ...] | None]) -> tuple[bytes, bytes]:
+        if len(self) >= _MAX_FORMS:
+            self.clear()
+        raw = token_bytes(*key)
+        forms = self[key] = (self.options.first(raw), self.options.inner(raw))
+        return forms
+
+
+@functools.cache
+def _forms(options: _Options) -> _Forms:
+    """The one :class:`_Forms` per set of options."""
+    return _Forms(options)
 
 
 @dataclass(slots=True)  # not frozen: made for many listed tokens, and never changed
@@ -168,13 +184,13 @@ class _Response:
 
     def __init__(self, positions: list[Position], options: _Options, targets: list[bytes]):
         self.positions = positions
-        self.options = options
+        self.forms = _forms(options)
         self._label_bytes = {
             True: {t[0] for t in targets},
             False: {b for t in targets for b in t[1:]},
         }
         # each sampled token normalised as a label's first token (blank: walked through)
-        self.sampled_first = [_normalised(options, p.token, p.bytes)[0] for p in positions]
+        self.sampled_first = [self.forms[p.token, p.bytes][0] for p in positions]
         self._alternatives: dict[int, tuple[Alternative, ...]] = {}
         self._index: dict[tuple[int, bool], dict[int, list[_Token]]] = {}
         self._bounds: dict[int, UnlistedBound] = {}
@@ -196,7 +212,7 @@ class _Response:
             index = self._index[(i, first)] = {}
             usable = self._label_bytes[first]
             for k, alt in enumerate(self.alternatives(i)):
-                as_first, as_inner = _normalised(self.options, alt.token, alt.bytes)
+                as_first, as_inner = self.forms[alt.token, alt.bytes]
                 text = as_first if first else as_inner
                 if text and text[0] in usable:
                     index.setdefault(text[0], []).append(
