@@ -86,9 +86,12 @@ Method = Literal["generation", "exact"]
 ``exact``: teacher-forced log P(label | prompt) from echoed prompt log-probs."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: the parsers make one per listed token (400 a response at top-20), and a frozen
+# dataclass's __init__ (object.__setattr__ per field) takes about twice a plain one's time.
+@dataclass(slots=True)
 class Alternative:
-    """One candidate token at a position with its natural-log probability."""
+    """One candidate token at a position with its natural-log probability. Nothing changes
+    one once it is made (a :class:`Position` and the matcher read it as listed)."""
 
     token: str
     logprob: float
