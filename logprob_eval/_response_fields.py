@@ -174,8 +174,8 @@ def parse_positions(entries: Any, field: str = "positions", source: str = "") ->
 
 def _decode_byte_level(positions: list[Position]) -> list[Position]:
     """Raw byte-level BPE pieces decoded, when the response uses them (else unchanged)."""
-    if not is_byte_level(p.token for p in positions) and not is_byte_level(
-        a.token for p in positions for a in p.top_logprobs
+    if not is_byte_level([p.token for p in positions]) and not is_byte_level(
+        [a.token for p in positions for a in p.top_logprobs]  # lists: join() copies a generator
     ):
         return positions
 

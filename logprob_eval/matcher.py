@@ -54,7 +54,15 @@ from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .parsing import parse_positions
-from .records import LabelScore, PathStep, Position, Status, UnlistedBound, logsumexp
+from .records import (
+    Alternative,
+    LabelScore,
+    PathStep,
+    Position,
+    Status,
+    UnlistedBound,
+    logsumexp,
+)
 from .token_bytes import token_bytes
 
 __all__ = ["SEPARATOR_PATTERN", "match_label", "match_labels"]
@@ -117,23 +125,39 @@ class _Options(NamedTuple):
         return (text.casefold() if self.casefold else text).encode("utf-8")
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _normalised(
-    options: _Options, token: str, given: tuple[int, ...] | None
-) -> tuple[bytes, bytes]:
-    """Step 2 for one token: its bytes as a label's first token and inside a label
-    (kept: the same tokens recur in every response)."""
-    raw = token_bytes(token, given)
-    return options.first(raw), options.inner(raw)
+_MAX_FORMS = 1 << 16  # tokens kept per set of options before the memo starts afresh
 
 
-@dataclass(slots=True)  # not frozen: made for every listed token, and never changed
+class _Forms(dict[tuple[str, tuple[int, ...] | None], tuple[bytes, bytes]]):
+    """Step 2 for each token seen with one set of options: ``forms[token, bytes]`` is its
+    bytes as a label's first token and inside a label. Kept across responses (the same
+    tokens recur in every one), up to :data:`_MAX_FORMS` tokens, then started afresh."""
+
+    def __init__(self, options: _Options) -> None:
+        super().__init__()
+        self.options = options
+
+    def __missing__(self, key: tuple[str, tuple[int, ...] | None]) -> tuple[bytes, bytes]:
+        if len(self) >= _MAX_FORMS:
+            self.clear()
+        raw = token_bytes(*key)
+        forms = self[key] = (self.options.first(raw), self.options.inner(raw))
+        return forms
+
+
+@functools.cache
+def _forms(options: _Options) -> _Forms:
+    """The one :class:`_Forms` per set of options."""
+    return _Forms(options)
+
+
+@dataclass(slots=True)  # not frozen: made for many listed tokens, and never changed
 class _Token:
-    """One token listed at a position: as written, normalised both ways, its log-prob."""
+    """One token listed at a position: as written, normalised for where it stands in a
+    label (as its first token or inside it), its log-prob."""
 
     raw: str
-    first: bytes
-    inner: bytes
+    text: bytes
     logprob: float
     sampled: bool
 
@@ -147,54 +171,73 @@ class _Contribution:
 
 
 class _Response:
-    """The positions of one response, with each position's tokens normalised on first use.
+    """The positions of one response, read for a set of labels (their normalised
+    ``targets``); each position's tokens are normalised once, on first use.
 
     ``candidates(i, first, remaining)`` are the tokens at ``i`` whose normalised text
     begins with the same byte as ``remaining``: the only ones that can complete or begin
-    it (an index per position, so a label is not compared with every listed token).
+    it (an index per position, so a label is not compared with every listed token). The
+    index holds only the tokens some label can use there: as a label's first token, those
+    beginning with the first byte of a target; inside a label, those beginning with a byte
+    a target has after its first (what remains of a label is such a byte onwards).
     """
 
-    def __init__(self, positions: list[Position], options: _Options) -> None:
+    def __init__(self, positions: list[Position], options: _Options, targets: list[bytes]):
         self.positions = positions
-        self.options = options
-        self._tokens: dict[int, tuple[_Token, ...]] = {}
-        self._by_first_byte: dict[tuple[int, bool], dict[int, list[_Token]]] = {}
+        self.forms = _forms(options)
+        self._label_bytes = {
+            True: {t[0] for t in targets},
+            False: {b for t in targets for b in t[1:]},
+        }
+        # each sampled token normalised as a label's first token (blank: walked through)
+        self.sampled_first = [self.forms[p.token, p.bytes][0] for p in positions]
+        self._alternatives: dict[int, tuple[Alternative, ...]] = {}
+        self._index: dict[tuple[int, bool], dict[int, list[_Token]]] = {}
         self._bounds: dict[int, UnlistedBound] = {}
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def tokens(self, i: int) -> tuple[_Token, ...]:
-        """The sampled token first, then the listed alternatives that are not it."""
-        got = self._tokens.get(i)
+    def alternatives(self, i: int) -> tuple[Alternative, ...]:
+        """:attr:`Position.alternatives` at ``i``: the sampled token first, then the listed
+        ones that are not it (read once per position)."""
+        got = self._alternatives.get(i)
         if got is None:
-            opts, made = self.options, list[_Token]()
-            for alt in self.positions[i].alternatives:
-                first, inner = _normalised(opts, alt.token, alt.bytes)
-                made.append(_Token(alt.token, first, inner, alt.logprob, not made))
-            got = self._tokens[i] = tuple(made)
+            got = self._alternatives[i] = self.positions[i].alternatives
         return got
 
     def candidates(self, i: int, first: bool, remaining: bytes) -> list[_Token]:
-        index = self._by_first_byte.get((i, first))
+        index = self._index.get((i, first))
         if index is None:
-            index = self._by_first_byte[(i, first)] = {}
-            for tok in self.tokens(i):
-                text = tok.first if first else tok.inner
-                if text:
-                    index.setdefault(text[0], []).append(tok)
+            index = self._index[(i, first)] = {}
+            usable = self._label_bytes[first]
+            for k, alt in enumerate(self.alternatives(i)):
+                as_first, as_inner = self.forms[alt.token, alt.bytes]
+                text = as_first if first else as_inner
+                if text and text[0] in usable:
+                    index.setdefault(text[0], []).append(
+                        _Token(alt.token, text, alt.logprob, sampled=k == 0)
+                    )
         return index.get(remaining[0], [])
+
+    def blank_start(self, i: int) -> _Token | None:
+        """The sampled token at ``i`` if it is blank as a label's first token (a walk
+        goes through it to the label), else None."""
+        if self.sampled_first[i]:
+            return None
+        pos = self.positions[i]
+        return _Token(pos.token, b"", pos.logprob, sampled=True)
 
     def may_begin(self, i: int, target: bytes) -> bool:
         """Whether a walk for ``target`` from ``i`` can find anything: a listed token
         begins with its first byte, or the sampled token is blank (walked through)."""
-        return bool(self.candidates(i, True, target)) or self.tokens(i)[0].first == b""
+        return bool(self.candidates(i, True, target)) or not self.sampled_first[i]
 
     def unlisted(self, i: int) -> UnlistedBound:
         """The unlisted bound at ``i`` and the facts behind it (computed once per position)."""
         got = self._bounds.get(i)
         if got is None:
-            got = self._bounds[i] = self.positions[i].unlisted()
+            got = self._bounds[i] = self.positions[i].unlisted(alternatives=self.alternatives(i))
         return got
 
 
@@ -206,8 +249,7 @@ def _starts(response: _Response, multi_label: bool) -> list[int]:
     for i, pos in enumerate(response.positions):
         if (i == 0 or (multi_label and _ends_with_separator(tail))) and not after_blank_start:
             starts.append(i)
-        first, _ = _normalised(response.options, pos.token, pos.bytes)
-        after_blank_start = starts[-1] == i and first == b""
+        after_blank_start = starts[-1] == i and not response.sampled_first[i]
         text = token_bytes(pos.token, pos.bytes).decode("utf-8", "replace")
         tail = (tail + text)[-_TAIL:]
     return starts
@@ -244,14 +286,15 @@ def _walk(response: _Response, start: int, target: bytes) -> tuple[list[_Contrib
     """Step 4: the contributions for ``target`` beginning at ``start`` (empty: no match),
     and the last position read."""
     out: list[_Contribution] = []
-    acc, path_steps, remaining = 0.0, tuple[PathStep, ...](), target
+    path_steps: tuple[PathStep, ...] = ()
+    acc, remaining = 0.0, target
     first = True  # the next token begins the label: leading blanks are normalised away
     i = start
     while i < len(response):
         follow: _Token | None = None
         matched_here = False
         for tok in response.candidates(i, first, remaining):
-            kind = _classify(tok.first if first else tok.inner, remaining)
+            kind = _classify(tok.text, remaining)
             if kind is None:
                 continue
             matched_here = True
@@ -262,9 +305,9 @@ def _walk(response: _Response, start: int, target: bytes) -> tuple[list[_Contrib
                 follow = tok
             else:  # a prefix off the sampled path, or an open token: a bound
                 out.append(_Contribution(acc + tok.logprob, False, step))
-        sampled = response.tokens(i)[0]
-        if follow is None and first and sampled.first == b"":
-            follow = sampled  # a blank sampled token before the label: walk through it
+        blank = response.blank_start(i) if follow is None and first else None
+        if blank is not None:
+            follow = blank  # a blank sampled token before the label: walk through it
         elif follow is None:
             if not matched_here and remaining != target:
                 # diverged inside the label, and its next token is not listed here
@@ -272,7 +315,7 @@ def _walk(response: _Response, start: int, target: bytes) -> tuple[list[_Contrib
                 out.append(_Contribution(bound, False, path_steps, bound_at=i))
             return out, i
         else:
-            remaining = remaining[len(follow.first if first else follow.inner) :]
+            remaining = remaining[len(follow.text) :]
             first = False
         acc += follow.logprob
         path_steps = (*path_steps, PathStep(i, follow.raw, follow.logprob, True))
@@ -313,41 +356,57 @@ def _bound_notes(i: int, bound: UnlistedBound) -> list[str]:
     return notes
 
 
-def _combine(label: str, start: int, parts: list[_Contribution], note: str) -> LabelScore:
-    """Step 5: one start's contributions as one score."""
+class _Candidate(NamedTuple):
+    """One start's walk (step 4) and its combined value (step 5): ``value`` is the
+    log-sum-exp of the contributions (at most 0), ``exact`` whether every one is exact."""
+
+    start: int
+    last: int
+    parts: list[_Contribution]
+    value: float
+    exact: bool
+
+
+def _candidate(start: int, last: int, parts: list[_Contribution]) -> _Candidate:
+    """Step 5: one start's contributions combined (they are disjoint events: they add)."""
     value = min(0.0, logsumexp([c.logprob for c in parts]))
-    lower = min(value, logsumexp([c.logprob for c in parts if c.exact]))
-    exact = all(c.exact for c in parts)
-    status: Status = "exact" if exact else "upper_bound"
+    return _Candidate(start, last, parts, value, all(c.exact for c in parts))
+
+
+def _better(cand: _Candidate, best: _Candidate | None) -> bool:
+    """Step 6: the higher score wins; on a tie, an exact one."""
+    if best is None or cand.value > best.value:
+        return True
+    return cand.value == best.value and cand.exact and not best.exact
+
+
+def _combine(label: str, response: _Response, cand: _Candidate) -> LabelScore:
+    """The chosen start's contributions as one score, with its notes."""
+    parts = cand.parts
+    lower = min(cand.value, logsumexp([c.logprob for c in parts if c.exact]))
+    status: Status = "exact" if cand.exact else "upper_bound"
     best = max(parts, key=lambda c: c.logprob)
     tokens = tuple(tuple(step.token for step in c.path) for c in parts)
     variants = tuple(dict.fromkeys("".join(t) for t in tokens))
     return LabelScore(
         label,
-        value,
+        cand.value,
         status,
         "generation",
         best.path,
-        start,
+        cand.start,
         variants,
-        note,
+        _notes(response, cand.start, cand.last, parts),
         tokens,
-        lower=value if exact else lower,
+        lower=cand.value if cand.exact else lower,
     )
-
-
-def _better(cand: LabelScore, best: LabelScore | None) -> bool:
-    """Step 6: the higher score wins; on a tie, an exact one."""
-    if best is None or cand.logprob > best.logprob:
-        return True
-    return cand.logprob == best.logprob and cand.status == "exact" != best.status
 
 
 def _unmatched(label: str, response: _Response, start: int) -> LabelScore:
     """Step 7: a label matched at no start, bounded where the answer begins."""
-    pos = response.positions[start]
     bound = response.unlisted(start)
-    notes = [f"not among the {len(pos.alternatives)} listed tokens at position {start}"]
+    n_listed = len(response.alternatives(start))
+    notes = [f"not among the {n_listed} listed tokens at position {start}"]
     if bound.truncated:
         notes.append(_TRUNCATED_NOTE.format(i=start))
     notes += _bound_notes(start, bound)
@@ -356,20 +415,21 @@ def _unmatched(label: str, response: _Response, start: int) -> LabelScore:
     )
 
 
-def _score_label(response: _Response, starts: list[int], label: str) -> LabelScore:
+def _score_label(response: _Response, starts: list[int], label: str, target: bytes) -> LabelScore:
     if not len(response):
         return LabelScore(label, -math.inf, "missing", "generation", note="no generated positions")
-    target = response.options.target(label)
-    best: LabelScore | None = None
+    best: _Candidate | None = None
     for start in starts:
         if not response.may_begin(start, target):
             continue  # a cheap test first: no listed token begins the label here
         parts, last = _walk(response, start, target)
         if parts:
-            cand = _combine(label, start, parts, _notes(response, start, last, parts))
+            cand = _candidate(start, last, parts)
             if _better(cand, best):
                 best = cand
-    return best if best is not None else _unmatched(label, response, starts[0])
+    if best is None:
+        return _unmatched(label, response, starts[0])
+    return _combine(label, response, best)  # notes and record for the chosen start only
 
 
 def _validated_labels(labels: Iterable[str], options: _Options) -> list[str]:
@@ -412,10 +472,10 @@ def match_labels(
     :class:`~logprob_eval.errors.ConfigError`.
     """
     options = _Options(bool(casefold), bool(strip_whitespace), bool(strip_quotes))
-    names = _validated_labels(labels, options)
-    response = _Response(parse_positions(positions), options)
+    targets = {label: options.target(label) for label in _validated_labels(labels, options)}
+    response = _Response(parse_positions(positions), options, list(targets.values()))
     starts = _starts(response, bool(multi_label))
-    return {label: _score_label(response, starts, label) for label in names}
+    return {label: _score_label(response, starts, label, targets[label]) for label in targets}
 
 
 def match_label(

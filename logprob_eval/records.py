@@ -88,9 +88,12 @@ Method = Literal["generation", "exact", "forced"]
 completion of the prompt plus the label's preceding tokens (:mod:`logprob_eval.forced`)."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: the parsers make one per listed token (400 a response at top-20), and a frozen
+# dataclass's __init__ (object.__setattr__ per field) takes about twice a plain one's time.
+@dataclass(slots=True)
 class Alternative:
-    """One candidate token at a position with its natural-log probability."""
+    """One candidate token at a position with its natural-log probability. Nothing changes
+    one once it is made (a :class:`Position` and the matcher read it as listed)."""
 
     token: str
     logprob: float
@@ -139,17 +142,14 @@ class Position:
         other bytes or another log-prob is a distinct token id that decodes alike, and is
         kept. Exact repeats are listed once; fillers (sentinels, ``-inf``) not at all.
         """
-        seen: set[tuple[str, float, tuple[int, ...] | None]] = {
-            (self.token, self.logprob, self.bytes)
-        }
         out: list[Alternative] = [Alternative(self.token, self.logprob, self.bytes)]
+        texts = {self.token}  # of the tokens in ``out``: a new text is neither case below
         for alt in self.top_logprobs:
             if alt.logprob == -math.inf:
                 continue  # a filler (see real_entries)
-            key = (alt.token, alt.logprob, alt.bytes)
-            if key in seen or (alt.token == self.token and self._is_sampled(alt)):
-                continue
-            seen.add(key)
+            if alt.token in texts and (self._is_sampled(alt) or alt in out):
+                continue  # the sampled token listed again, or an exact repeat
+            texts.add(alt.token)
             out.append(alt)
         return tuple(out)
 
@@ -193,9 +193,15 @@ class Position:
         is listed, at log-prob 0."""
         return self.unlisted().truncated
 
-    def unlisted(self) -> UnlistedBound:
-        """The bound on any token not listed here, with the facts behind it (module rule)."""
-        mass = self.listed_mass
+    def unlisted(self, *, alternatives: tuple[Alternative, ...] | None = None) -> UnlistedBound:
+        """The bound on any token not listed here, with the facts behind it (module rule).
+
+        ``alternatives``: this position's :attr:`alternatives`, where the caller has read
+        them already (the matcher does, once per position); else they are read here.
+        """
+        if alternatives is None:
+            alternatives = self.alternatives
+        mass = math.fsum([math.exp(a.logprob) for a in alternatives])  # as listed_mass
         real = self.real_entries
         top_k = self._top_k(real)
         floor = min([a.logprob for a in top_k]) if top_k else 0.0

@@ -175,6 +175,15 @@ def test_the_label_bound_is_the_position_bound(listing: Listing) -> None:
     assert ("sentinel filler" in score.note) is (listing.fillers > 0)
 
 
+@given(server_listing())
+def test_a_bound_from_alternatives_read_before_is_the_bound(listing: Listing) -> None:
+    """The matcher reads a position's alternatives once and hands them to unlisted(): the
+    same bound and the same facts behind it as when the position reads them itself."""
+    pos = listing.position
+    assert pos.unlisted(alternatives=pos.alternatives) == pos.unlisted()
+    assert pos.unlisted().mass == pos.listed_mass
+
+
 # -- lower ends and sentinels ----------------------------------------------------------------
 
 
