@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from logprob_eval.backends import get_backend
+from logprob_eval.backends.jobs import DEFAULT_CONCURRENCY, make_jobs, score_jobs
 from logprob_eval.backends.openai_compatible import label_continuation
-from logprob_eval.datasets import load_dataset
-from logprob_eval.prompts import LABEL_SETS, TEMPLATES
-from logprob_eval.scoring import DEFAULT_CONCURRENCY, make_jobs, score_jobs
+from logprob_eval.data.datasets import load_dataset
+from logprob_eval.data.prompts import LABEL_SETS, TEMPLATES
 from logprob_eval.server.engine import Engine, resolve_model_path
 from logprob_eval.server.process import LocalServer
 

@@ -32,8 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from logprob_eval import match_labels
-from logprob_eval.parsing import parse_positions
-from logprob_eval.prompts import TOPICS
+from logprob_eval.data.prompts import TOPICS
+from logprob_eval.scoring.parsing import parse_positions
 from tests.notebook_matcher import notebook_match
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,8 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from logprob_eval.backends import get_backend
-from logprob_eval.datasets import load_dataset
-from logprob_eval.prompts import get_label_set, get_template
+from logprob_eval.data.datasets import load_dataset
+from logprob_eval.data.prompts import get_label_set, get_template
 from logprob_eval.server.thirdparty import make_server
 
 MODEL = "gemma-3-270m"

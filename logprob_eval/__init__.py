@@ -9,9 +9,17 @@ from .errors import (
     ResponseFormatError,
     UnknownNameError,
 )
-from .matcher import match_label, match_labels
-from .parsing import parse_ollama, parse_openai_chat, parse_positions
-from .records import STATUSES, Alternative, LabelScore, PathStep, Position, logsumexp, to_prob
+from .scoring.matcher import match_label, match_labels
+from .scoring.parsing import parse_ollama, parse_openai_chat, parse_positions
+from .scoring.records import (
+    STATUSES,
+    Alternative,
+    LabelScore,
+    PathStep,
+    Position,
+    logsumexp,
+    to_prob,
+)
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LogprobEvalError
-from .retention import keep_count
+from .reporting.retention import keep_count
 
 __all__ = ["build_parser", "main"]
 
@@ -156,7 +156,7 @@ def _backend(args: argparse.Namespace, spec: str) -> Any:
 
 def _scorer(args: argparse.Namespace) -> Any:
     """``score_jobs``, or its Batch API counterpart with ``--batch``."""
-    from .scoring import score_jobs
+    from .backends.jobs import score_jobs
 
     if not args.batch:
         return score_jobs
@@ -171,9 +171,9 @@ def _scorer(args: argparse.Namespace) -> Any:
 
 
 def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
-    from .datasets import load_dataset
+    from .data.datasets import load_dataset
+    from .data.prompts import get_template, load_prompt_config
     from .errors import DatasetError
-    from .prompts import get_template, load_prompt_config
 
     pc = load_prompt_config(args.config) if args.config else None
     templates = [get_template(t, pc.templates if pc else None) for t in args.templates]
@@ -210,7 +210,7 @@ def _grid(args: argparse.Namespace) -> tuple[Any, list[Any], list[Any]]:
 def _label_sets(args: argparse.Namespace, declared: Any, labels: Sequence[str]) -> list[Any]:
     """``--label-sets``, or by default: the sets ``--config`` adds, else ``normal`` where it
     phrases the dataset's labels (the study's topics), else each label as itself."""
-    from .prompts import LABEL_SETS, as_is, get_label_set
+    from .data.prompts import LABEL_SETS, as_is, get_label_set
 
     if args.label_sets is not None:
         return [get_label_set(x, declared) for x in args.label_sets]
@@ -272,9 +272,9 @@ def _keep_finished(exc: LogprobEvalError, rows: Sequence[Any], path: Path) -> No
 
 
 def _score(args: argparse.Namespace) -> int:
+    from .backends.jobs import make_jobs
     from .experiments.table import to_frame
-    from .outputs import prepare_file, saved_elsewhere
-    from .scoring import make_jobs
+    from .reporting.outputs import prepare_file, saved_elsewhere
 
     out = Path(args.out)
     if out.suffix != ".csv":
@@ -322,8 +322,8 @@ def _report(
     thresholds: bool = False,
 ) -> Path:
     from .experiments.analysis import analyze
-    from .outputs import saved_elsewhere
-    from .report import write_report
+    from .reporting.outputs import saved_elsewhere
+    from .reporting.report import write_report
 
     summary, sweeps = analyze(df, bounds=args.bounds, score=args.score)
     try:
@@ -349,7 +349,7 @@ def _report(
 
 def _stability(args: argparse.Namespace) -> int:
     from .experiments.stability import run_grid
-    from .outputs import prepare_dir
+    from .reporting.outputs import prepare_dir
 
     prepare_dir(args.out)  # before any request
     ds, templates, label_sets = _grid(args)
@@ -380,8 +380,8 @@ def _stability(args: argparse.Namespace) -> int:
 def _compare_k(args: argparse.Namespace) -> tuple[int, str]:
     """The suite's k and where it came from: ``--k``, else ``--config``'s
     ``[expectations.ranking] k``, else the k both runs' reports were computed with, else 3."""
-    from .compare import recorded_k
     from .errors import ConfigError
+    from .reporting.compare import recorded_k
 
     if args.k is not None:
         return args.k, "--k"
@@ -405,7 +405,7 @@ def _compare_texts(args: argparse.Namespace) -> dict[str, str]:
     """The words of the texts, from ``--data`` (report folders carry their own)."""
     if args.data is None:
         return {}
-    from .datasets import load_dataset
+    from .data.datasets import load_dataset
 
     ds = load_dataset(
         args.data, label_names=None, text_column=args.text_column, id_column=args.id_column
@@ -414,7 +414,7 @@ def _compare_texts(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .compare import compare_runs
+    from .reporting.compare import compare_runs
 
     k, k_from = _compare_k(args)
     md = compare_runs(
@@ -434,7 +434,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _thresholds(args: argparse.Namespace) -> int:
     from .experiments.table import read_scores
-    from .outputs import prepare_dir
+    from .reporting.outputs import prepare_dir
 
     prepare_dir(args.out)
     df = read_scores(args.scores)
@@ -467,7 +467,7 @@ def _init(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from .backends import get_backend
-    from .synthetic import generate_dataset
+    from .experiments.synthetic import generate_dataset
 
     with get_backend(args.model) as backend:
         ds = generate_dataset(backend, args.n, seed=args.seed, cache_dir=args.out)
@@ -673,7 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .outputs import missing_dirs, remove_empty
+    from .reporting.outputs import missing_dirs, remove_empty
 
     out = getattr(args, "out", None) or getattr(args, "folder", None)
     if out is not None and Path(out).suffix in (".csv", ".md", ".json"):

@@ -180,7 +180,7 @@ class BackendUnavailableError(BackendError):
 class ServerUnreachableError(BackendUnavailableError):
     """No server answers at the URL: the connection was refused or the host name did not
     resolve. Retried only within :attr:`RetryPolicy.connect_budget
-    <logprob_eval.scoring.RetryPolicy>` seconds, then it stops the run: no request to that
+    <logprob_eval.backends.jobs.RetryPolicy>` seconds, then it stops the run: no request to that
     server can succeed, so retrying every job for minutes would only hide the cause."""
 
 

@@ -26,7 +26,7 @@ METHODS = ("exact", "generation", "forced")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from .retention import keep_count  # small and pytest-free
+    from .reporting.retention import keep_count  # small and pytest-free
 
     group = parser.getgroup("logprob-eval", "LLM label log-prob evaluation")
     group.addoption(

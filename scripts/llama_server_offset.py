@@ -25,9 +25,9 @@ import math
 
 import httpx2 as httpx
 
-from logprob_eval.datasets import load_dataset
+from logprob_eval.data.datasets import load_dataset
+from logprob_eval.data.prompts import get_label_set, get_template
 from logprob_eval.experiments.table import read_scores
-from logprob_eval.prompts import get_label_set, get_template
 from logprob_eval.server.thirdparty import make_server
 
 VOCAB = 262_144  # Gemma 3

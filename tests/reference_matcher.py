@@ -2,8 +2,8 @@
 
 It decodes nothing lazily, walks recursively and keeps every token as bytes from the start,
 and it computes the unlisted-token bound itself (:func:`rule_bound`, the rule as the README
-states it) rather than asking :mod:`logprob_eval.records`; test_matcher_reference.py checks
-with hypothesis that it and logprob_eval.matcher give the same scores (value, lower end,
+states it) rather than asking :mod:`logprob_eval.scoring.records`; test_matcher_reference.py checks
+with hypothesis that it and logprob_eval.scoring.matcher give the same scores (value, lower end,
 status, start, path and variants).
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from logprob_eval.matcher import _QUOTES, _TAIL, SEPARATOR_PATTERN
-from logprob_eval.parsing import parse_positions
-from logprob_eval.records import (
+from logprob_eval.scoring.matcher import _QUOTES, _TAIL, SEPARATOR_PATTERN
+from logprob_eval.scoring.parsing import parse_positions
+from logprob_eval.scoring.records import (
     Alternative,
     LabelScore,
     PathStep,
@@ -24,7 +24,7 @@ from logprob_eval.records import (
     Status,
     logsumexp,
 )
-from logprob_eval.token_bytes import token_bytes
+from logprob_eval.scoring.token_bytes import token_bytes
 
 
 @dataclass(frozen=True, slots=True)

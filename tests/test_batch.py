@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from logprob_eval.backends import get_backend
+from logprob_eval.backends.jobs import make_jobs, score_jobs
 from logprob_eval.backends.openai_batch import score_jobs_batch
 from logprob_eval.cache import ResponseCache
-from logprob_eval.datasets import Example
+from logprob_eval.data.datasets import Example
+from logprob_eval.data.prompts import LABEL_SETS, TEMPLATES
 from logprob_eval.errors import ConfigError
-from logprob_eval.prompts import LABEL_SETS, TEMPLATES
-from logprob_eval.scoring import make_jobs, score_jobs
 
 from .batch_standin import BatchStandIn, failure
 
@@ -31,9 +31,9 @@ import json, sys
 from logprob_eval.backends import get_backend
 from logprob_eval.backends.openai_batch import score_jobs_batch
 from logprob_eval.cache import ResponseCache
-from logprob_eval.datasets import Example
-from logprob_eval.prompts import LABEL_SETS, TEMPLATES
-from logprob_eval.scoring import make_jobs
+from logprob_eval.data.datasets import Example
+from logprob_eval.data.prompts import LABEL_SETS, TEMPLATES
+from logprob_eval.backends.jobs import make_jobs
 url, cache_dir, out, n, key = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 examples = [Example(f"x{i:03d}", f"Batch text number {i} about a match.", ("Sports",))
             for i in range(n)]

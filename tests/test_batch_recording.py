@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from logprob_eval.backends import get_backend
+from logprob_eval.backends.jobs import make_jobs, score_jobs
 from logprob_eval.cache import ResponseCache
 from logprob_eval.errors import ConfigError
 from logprob_eval.evalsuite.bodies import BOUNDARY, canonical, decode_body, encode_body
@@ -26,7 +27,6 @@ from logprob_eval.evalsuite.runner import (
     SuiteRunner,
 )
 from logprob_eval.experiments.stability import content_free_examples
-from logprob_eval.scoring import make_jobs, score_jobs
 
 from .batch_standin import BatchStandIn
 

@@ -11,9 +11,9 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from logprob_eval import ResponseFormatError, match_labels
-from logprob_eval.echo import align_echo, echoed_label_score
-from logprob_eval.parsing import EchoedToken, parse_position
-from logprob_eval.records import Position
+from logprob_eval.scoring.echo import align_echo, echoed_label_score
+from logprob_eval.scoring.parsing import EchoedToken, parse_position
+from logprob_eval.scoring.records import Position
 
 from . import provider_quirks as q
 from .test_matcher_reference import LABELS, position

@@ -16,7 +16,7 @@ import math
 import pytest
 
 from logprob_eval import match_labels, parse_ollama, parse_openai_chat
-from logprob_eval.records import MASS_TOLERANCE, Position
+from logprob_eval.scoring.records import MASS_TOLERANCE, Position
 
 from . import provider_quirks as q
 from .test_conformance import SHARED, _parse, needs_shared

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from logprob_eval import match_labels, parse_ollama, parse_openai_chat
-from logprob_eval.echo import align_echo, echoed_label_score
-from logprob_eval.parsing import EchoedToken
-from logprob_eval.records import TRUNCATION_TOLERANCE, logsumexp
+from logprob_eval.scoring.echo import align_echo, echoed_label_score
+from logprob_eval.scoring.parsing import EchoedToken
+from logprob_eval.scoring.records import TRUNCATION_TOLERANCE, logsumexp
 
 from . import provider_quirks as q
 

@@ -9,7 +9,7 @@ from werkzeug import Request, Response
 
 from logprob_eval.cli import build_parser, main
 from logprob_eval.experiments import analyze, to_frame
-from logprob_eval.report import write_report
+from logprob_eval.reporting.report import write_report
 
 from .helpers import fake_echo_completions
 

@@ -1,4 +1,4 @@
-"""Run comparison (logprob_eval.compare and `logprob-eval compare`) on two made-up runs."""
+"""Run comparison (logprob_eval.reporting.compare, `logprob-eval compare`) on two made-up runs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from logprob_eval.cli import main
-from logprob_eval.compare import comparison, shorten
 from logprob_eval.errors import ConfigError
 from logprob_eval.experiments.table import read_scores, to_frame
+from logprob_eval.reporting.compare import comparison, shorten
 
 from .test_metrics import frame
 
@@ -209,7 +209,7 @@ def test_cli_compare_when_the_runs_texts_differ(tmp_path, capsys):
 
 
 def test_a_comparison_that_cannot_be_rendered_writes_no_file(tmp_path, monkeypatch):
-    import logprob_eval.compare as cmp
+    import logprob_eval.reporting.compare as cmp
 
     a, b = _run(tmp_path, "a", 0), _run(tmp_path, "b", 12)
     monkeypatch.setattr(cmp, "to_markdown", lambda result: 1 / 0)

@@ -27,15 +27,15 @@ from typing import Any
 import pytest
 
 from logprob_eval import ResponseFormatError, match_labels
-from logprob_eval.echo import align_echo, echoed_label_score
-from logprob_eval.parsing import (
+from logprob_eval.scoring.echo import align_echo, echoed_label_score
+from logprob_eval.scoring.parsing import (
     parse_completion_echo,
     parse_completion_positions,
     parse_ollama,
     parse_openai_chat,
 )
-from logprob_eval.records import Position, logsumexp
-from logprob_eval.token_bytes import token_bytes
+from logprob_eval.scoring.records import Position, logsumexp
+from logprob_eval.scoring.token_bytes import token_bytes
 
 from .reference_matcher import rule_bound
 

@@ -8,10 +8,10 @@ import json
 import pandas as pd
 import pytest
 
-from logprob_eval.dataset_files import LABEL_COLUMN_NAMES, find_labels_column, parse_label_cell
-from logprob_eval.datasets import Dataset, load_dataset
+from logprob_eval.data.dataset_files import LABEL_COLUMN_NAMES, find_labels_column, parse_label_cell
+from logprob_eval.data.datasets import Dataset, load_dataset
+from logprob_eval.data.prompts import TOPICS as STUDY_TOPICS
 from logprob_eval.errors import DatasetError
-from logprob_eval.prompts import TOPICS as STUDY_TOPICS
 
 TEXTS = ["A goal in extra time.", 'Votes, "ballots" and a vaccine', "Old ruins near the lab"]
 TOPICS = [["Sports"], ["Politics", "Health"], ["History", "Science"]]

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logprob_eval.datasets import Dataset, builtin_path, load_dataset
+from logprob_eval.data.datasets import Dataset, builtin_path, load_dataset
+from logprob_eval.data.prompts import TOPICS
 from logprob_eval.errors import DatasetError
-from logprob_eval.prompts import TOPICS
 
 TOPIC_WORDS = re.compile(
     r"\b(tech\w*|sport\w*|politic\w*|art|arts|artist\w*|artwork\w*|scien\w*|health\w*|"

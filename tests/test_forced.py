@@ -1,4 +1,4 @@
-"""The forced method (``logprob_eval.forced``) on a hand-written toy model
+"""The forced method (``logprob_eval.scoring.forced``) on a hand-written toy model
 (``tests/forced_model.py``, unit-test data, not recordings) whose every log-prob is known:
 the values, the requests shared between labels, the second ask with ``max_top_logprobs``,
 the bound of an unlisted token (the project's rule, computed here independently), ids
@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 
 from logprob_eval.backends import get_backend
 from logprob_eval.errors import ConfigError, MethodUnsupportedError
-from logprob_eval.forced import forced_scores_ids, forced_scores_text
+from logprob_eval.scoring.forced import forced_scores_ids, forced_scores_text
 
 from . import forced_model as fm
 

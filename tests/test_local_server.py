@@ -13,7 +13,7 @@ pytest.importorskip("llama_cpp", reason="install the [local] extra: pip install 
 import requests
 
 from logprob_eval.backends import get_backend
-from logprob_eval.prompts import LABEL_SETS, TEMPLATES
+from logprob_eval.data.prompts import LABEL_SETS, TEMPLATES
 from logprob_eval.server.app import RequestError, _Handler
 from logprob_eval.server.engine import Engine, resolve_model_path
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from logprob_eval import ConfigError, LabelScore, Position, ResponseFormatError, match_labels
-from logprob_eval.matcher import match_label
+from logprob_eval.scoring.matcher import match_label
 
 from .helpers import pos
 from .notebook_matcher import NOT_FOUND, notebook_match

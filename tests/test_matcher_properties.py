@@ -11,9 +11,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from logprob_eval import LogprobEvalError, ResponseFormatError, match_labels
-from logprob_eval.matcher import SEPARATOR_PATTERN, _ends_with_separator, match_label
-from logprob_eval.parsing import parse_positions
-from logprob_eval.records import logsumexp
+from logprob_eval.scoring.matcher import SEPARATOR_PATTERN, _ends_with_separator, match_label
+from logprob_eval.scoring.parsing import parse_positions
+from logprob_eval.scoring.records import logsumexp
 
 from .reference_matcher import reference_match
 

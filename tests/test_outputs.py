@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from logprob_eval.errors import OutputError
-from logprob_eval.outputs import prepare_dir, prepare_file, saved_elsewhere
+from logprob_eval.reporting.outputs import prepare_dir, prepare_file, saved_elsewhere
 
 
 def test_prepare_dir_creates_nested_folders(tmp_path):

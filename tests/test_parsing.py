@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from logprob_eval import ResponseFormatError, parse_ollama, parse_openai_chat, parse_positions
 from logprob_eval.errors import LogprobEvalError
-from logprob_eval.parsing import parse_completion_echo, parse_completion_positions
+from logprob_eval.scoring.parsing import parse_completion_echo, parse_completion_positions
 
 from .api_bodies import OLLAMA_GENERATE, OPENAI_CHAT
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from werkzeug import Request, Response
 
-from logprob_eval.prompts import TOPICS
+from logprob_eval.data.prompts import TOPICS
 
 from .helpers import fake_echo_completions
 
@@ -337,7 +337,7 @@ def test_compare_to_and_cli_compare_agree_use_the_suites_k_and_show_words(suite,
     compare`: one k ("top-2" in both), the same numbers, and every flipped text shown with
     its words from the dataset."""
     from logprob_eval.cli import main
-    from logprob_eval.datasets import load_dataset
+    from logprob_eval.data.datasets import load_dataset
 
     def declare_k() -> None:
         with open(suite.path / "evals.toml", "a") as f:

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from logprob_eval.errors import ConfigError, UnknownNameError
-from logprob_eval.prompts import (
+from logprob_eval.data.prompts import (
     LABEL_SETS,
     TEMPLATES,
     TOPICS,
@@ -13,6 +12,7 @@ from logprob_eval.prompts import (
     get_template,
     load_prompt_config,
 )
+from logprob_eval.errors import ConfigError, UnknownNameError
 
 STUDY_TEMPLATES = [
     "simple",

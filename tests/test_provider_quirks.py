@@ -9,15 +9,15 @@ import math
 import pytest
 
 from logprob_eval import ResponseFormatError, match_labels
-from logprob_eval.echo import align_echo, echoed_label_score
-from logprob_eval.parsing import (
+from logprob_eval.scoring.echo import align_echo, echoed_label_score
+from logprob_eval.scoring.parsing import (
     EchoedToken,
     parse_completion_echo,
     parse_completion_positions,
     parse_openai_chat,
     parse_position,
 )
-from logprob_eval.records import LabelScore, Position, logsumexp
+from logprob_eval.scoring.records import LabelScore, Position, logsumexp
 
 from . import provider_quirks as q
 

@@ -14,7 +14,7 @@ def test_exported_names_exist():
 def test_library_imports_without_pytest():
     code = (
         "import sys; sys.modules['pytest'] = None; import logprob_eval, "
-        "logprob_eval.datasets, logprob_eval.prompts; print('ok')"
+        "logprob_eval.data.datasets, logprob_eval.data.prompts; print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"

@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 from logprob_eval.backends import get_backend
+from logprob_eval.backends.jobs import RetryPolicy, make_jobs, score_jobs
 from logprob_eval.cache import ResponseCache
-from logprob_eval.datasets import Example
-from logprob_eval.prompts import LABEL_SETS, TEMPLATES
-from logprob_eval.scoring import RetryPolicy, make_jobs, score_jobs
+from logprob_eval.data.datasets import Example
+from logprob_eval.data.prompts import LABEL_SETS, TEMPLATES
 
 from .api_bodies import OPENAI_CHAT
 
@@ -176,9 +176,9 @@ CRASH_SCRIPT = """
 import sys
 from logprob_eval.backends import get_backend
 from logprob_eval.cache import ResponseCache
-from logprob_eval.datasets import Example
-from logprob_eval.prompts import LABEL_SETS, TEMPLATES
-from logprob_eval.scoring import make_jobs, score_jobs
+from logprob_eval.data.datasets import Example
+from logprob_eval.data.prompts import LABEL_SETS, TEMPLATES
+from logprob_eval.backends.jobs import make_jobs, score_jobs
 url, cache_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 examples = [Example(f"x{i:03d}", f"Clean text number {i} about a recipe.", ("Food",))
             for i in range(n)]

@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-from logprob_eval.report_html import render_report
+from logprob_eval.reporting.report_html import render_report
 
 SUMMARY = {
     "n_texts": 2,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from logprob_eval.retention import RUN_MARKER, keep_count, mark_run, prune_runs
+from logprob_eval.reporting.retention import RUN_MARKER, keep_count, mark_run, prune_runs
 
 
 def make_runs(root, n):

@@ -10,11 +10,11 @@ import pickle
 import pandas as pd
 import pytest
 
+from logprob_eval.backends.jobs import ScoreRow
 from logprob_eval.evalsuite.cassettes import NoCassetteError
 from logprob_eval.evalsuite.config import load_eval_config
 from logprob_eval.evalsuite.runner import SuiteRunner
 from logprob_eval.experiments.table import to_frame
-from logprob_eval.scoring import ScoreRow
 
 CONFIG = """
 [dataset]

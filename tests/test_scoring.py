@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from logprob_eval.backends.base import Backend
-from logprob_eval.datasets import load_dataset
+from logprob_eval.backends.jobs import RetryPolicy, make_jobs, score_jobs
+from logprob_eval.data.datasets import load_dataset
+from logprob_eval.data.prompts import LABEL_SETS, TEMPLATES
 from logprob_eval.errors import (
     BackendError,
     BackendUnavailableError,
@@ -17,9 +19,7 @@ from logprob_eval.errors import (
     ResponseFormatError,
 )
 from logprob_eval.experiments.table import to_frame
-from logprob_eval.prompts import LABEL_SETS, TEMPLATES
-from logprob_eval.records import LabelScore
-from logprob_eval.scoring import RetryPolicy, make_jobs, score_jobs
+from logprob_eval.scoring.records import LabelScore
 
 FAST = RetryPolicy(attempts=4, base=0.001, cap=0.01)
 

@@ -14,7 +14,7 @@ from logprob_eval.evalsuite.config import load_eval_config
 from logprob_eval.evalsuite.matrix import server_pairs
 from logprob_eval.experiments.servers import server_agreement
 from logprob_eval.experiments.table import to_frame
-from logprob_eval.report_html import _servers_section
+from logprob_eval.reporting.report_html import _servers_section
 
 
 def _rows(values: dict[tuple[str, str], tuple[float, float, str]], model: str) -> pd.DataFrame:

@@ -17,11 +17,11 @@ import pytest
 from werkzeug import Request, Response
 
 from logprob_eval.backends import get_backend
-from logprob_eval.datasets import Example
+from logprob_eval.backends.jobs import RetryPolicy, make_jobs, score_jobs
+from logprob_eval.data.datasets import Example
+from logprob_eval.data.prompts import get_label_set, get_template
 from logprob_eval.errors import BackendUnavailableError, ProtocolUnsupportedError
-from logprob_eval.parsing import parse_completion_positions
-from logprob_eval.prompts import get_label_set, get_template
-from logprob_eval.scoring import RetryPolicy, make_jobs, score_jobs
+from logprob_eval.scoring.parsing import parse_completion_positions
 
 from .api_bodies import completion_echo
 

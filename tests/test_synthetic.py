@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from logprob_eval.backends.base import Backend
-from logprob_eval.records import LabelScore
-from logprob_eval.synthetic import generate_dataset
+from logprob_eval.experiments.synthetic import generate_dataset
+from logprob_eval.scoring.records import LabelScore
 
 
 class Writer(Backend):

@@ -18,12 +18,12 @@ import pytest
 pytest.importorskip("llama_cpp", reason="install the [local] extra: pip install -e '.[local]'")
 
 from logprob_eval.backends import get_backend
-from logprob_eval.datasets import Example
+from logprob_eval.backends.jobs import RetryPolicy, make_jobs, score_jobs
+from logprob_eval.data.datasets import Example
+from logprob_eval.data.prompts import LabelSet, get_label_set, get_template
 from logprob_eval.errors import ProtocolUnsupportedError
 from logprob_eval.experiments.servers import server_agreement
 from logprob_eval.experiments.table import to_frame
-from logprob_eval.prompts import LabelSet, get_label_set, get_template
-from logprob_eval.scoring import RetryPolicy, make_jobs, score_jobs
 
 TOLERANCE = 1e-4
 LLAMA_SERVER_TOLERANCE = 1e-3

@@ -13,12 +13,12 @@ import pytest
 from werkzeug import Request, Response
 
 from logprob_eval.cli import main
-from logprob_eval.datasets import load_dataset
+from logprob_eval.data.datasets import load_dataset
+from logprob_eval.data.prompts import TOPICS, LabelSet, as_is
 from logprob_eval.errors import ConfigError, DatasetError
 from logprob_eval.evalsuite.config import load_eval_config
 from logprob_eval.evalsuite.starter import starter_k, write_starter
 from logprob_eval.experiments.chance import chance_distribution
-from logprob_eval.prompts import TOPICS, LabelSet, as_is
 
 from .helpers import SUPPORT_TICKETS, fake_echo_completions
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..errors import LogprobsUnsupportedError
-from ..records import Method
+from ..scoring.records import Method
 from .base import Backend
 
 __all__ = ["AnthropicBackend", "no_logprobs_reason"]

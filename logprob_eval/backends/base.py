@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 from ..cache import ResponseCache, request_key
 from ..errors import ResponseFormatError
-from ..matcher import match_labels
-from ..records import LabelScore, Method, Position
+from ..scoring.matcher import match_labels
+from ..scoring.records import LabelScore, Method, Position
 
 __all__ = ["Backend"]
 

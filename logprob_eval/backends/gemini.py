@@ -3,7 +3,7 @@
 Request: ``generationConfig.responseLogprobs=true`` and ``logprobs=N`` (1-20). Answer:
 ``candidates[0].logprobsResult`` holds ``chosenCandidates`` (the sampled token of each
 step, ``{token, tokenId, logProbability}``) and ``topCandidates[i].candidates`` (the top-N
-alternatives of step ``i``). They become :class:`~logprob_eval.records.Position` records and
+alternatives of step ``i``). They become :class:`~logprob_eval.scoring.records.Position` records and
 the matcher reads them like OpenAI's.
 
 Spoken over REST with ``requests`` rather than the ``google-genai`` SDK (the README says
@@ -29,9 +29,9 @@ from ..errors import (
     MissingDependencyError,
     ResponseFormatError,
 )
-from ..parsing import parse_position
-from ..records import LabelScore, Method, Position
 from ..redact import redact
+from ..scoring.parsing import parse_position
+from ..scoring.records import LabelScore, Method, Position
 from ._http import Fixes, post_json, retry_after_seconds, status_error
 from .base import Backend
 

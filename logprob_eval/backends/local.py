@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..records import Method
+from ..scoring.records import Method
 from .openai_compatible import OpenAICompatibleBackend
 
 __all__ = ["LocalBackend"]

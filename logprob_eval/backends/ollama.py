@@ -1,7 +1,7 @@
 """Ollama >= 0.12.11 (generation method): ``/api/generate`` or ``/api/chat`` with
 ``logprobs`` and ``top_logprobs``, over ``requests``.
 
-``forced`` method (:mod:`logprob_eval.forced`, text mode): ``/api/generate`` with
+``forced`` method (:mod:`logprob_eval.scoring.forced`, text mode): ``/api/generate`` with
 ``raw=true`` (no chat template: the prompt is continued as written) and ``num_predict=1``,
 one request per distinct label prefix; Ollama lists at most 20 alternatives, so a label
 token below them is an interval whose note says so."""
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from ..errors import BackendError, ConfigError, ResponseFormatError
-from ..matcher import match_labels
-from ..parsing import parse_ollama
-from ..records import LabelScore, Method
 from ..redact import redact
+from ..scoring.matcher import match_labels
+from ..scoring.parsing import parse_ollama
+from ..scoring.records import LabelScore, Method
 from ._http import Fixes, post_json, retry_after_seconds, status_error
 from .base import Backend
 
@@ -114,7 +114,7 @@ class OllamaBackend(Backend):
         }
 
     def _score_forced(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
-        from ..forced import forced_scores_text, read_positions
+        from ..scoring.forced import forced_scores_text, read_positions
         from .openai_compatible import label_continuation
 
         labels = list(labels)

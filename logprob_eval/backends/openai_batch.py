@@ -26,9 +26,9 @@ from typing import Any
 from ..cache import ResponseCache, request_key
 from ..errors import BackendError, ConfigError, ServerUnreachableError
 from ..redact import redact
-from ..scoring import Job, RetryPolicy, ScoreRow, _rows, score_jobs
 from ._openai_client import call_sdk
 from .base import Backend
+from .jobs import Job, RetryPolicy, ScoreRow, _rows, score_jobs
 
 __all__ = ["BatchState", "score_jobs_batch"]
 
@@ -218,7 +218,7 @@ def score_jobs_batch(
     sleep: Callable[[float], None] = time.sleep,
     **_: Any,
 ) -> list[ScoreRow]:
-    """Like :func:`~logprob_eval.scoring.score_jobs`, through the Batch API (see module doc).
+    """Like :func:`~logprob_eval.backends.jobs.score_jobs`, through the Batch API (see module doc).
 
     Rows come back in job order; a job whose line failed has ``status="error"`` rows with
     the line's error. ``sleep`` waits between polls (cassette replay passes one that does

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ..errors import ConfigError, LogprobsUnsupportedError, ResponseFormatError
-from ..parsing import parse_openai_chat
-from ..records import LabelScore, Method
+from ..scoring.parsing import parse_openai_chat
+from ..scoring.records import LabelScore, Method
 from ._openai_client import call_json, make_client
 from .base import Backend
 

@@ -25,7 +25,7 @@ included and flagged in the score's note. What servers differ in, decided once p
 ``generation`` method: one completion with ``logprobs=top_logprobs`` read by the matcher
 (legacy ``tokens``/``token_logprobs`` lists, or llama-server's ``logprobs.content``).
 
-``forced`` method (:mod:`logprob_eval.forced`): one one-token completion per distinct label
+``forced`` method (:mod:`logprob_eval.scoring.forced`): one one-token completion per distinct label
 prefix, each label token read from its top log-probs (``top_logprobs`` first, ten times more
 up to ``max_top_logprobs`` where a full list lacks it). Token ids where the server has
 ``POST /tokenize`` (llama-server: decided by the first tokenize request, or
@@ -41,10 +41,10 @@ from dataclasses import replace
 from typing import Any, ClassVar, Literal
 from urllib.parse import urljoin
 
-from ..echo import align_echo, echoed_label_score
 from ..errors import BackendError, ConfigError, ProtocolUnsupportedError, ResponseFormatError
-from ..parsing import EchoedToken, parse_completion_echo, parse_completion_positions
-from ..records import LabelScore, Method
+from ..scoring.echo import align_echo, echoed_label_score
+from ..scoring.parsing import EchoedToken, parse_completion_echo, parse_completion_positions
+from ..scoring.records import LabelScore, Method
 from ._openai_client import call_json, make_client
 from .base import Backend
 
@@ -191,7 +191,7 @@ class OpenAICompatibleBackend(Backend):
     # forced continuation (module doc) ---------------------------------------------------
 
     def _score_forced(self, prompt: str, labels: Sequence[str]) -> dict[str, LabelScore]:
-        from ..forced import forced_scores_ids, forced_scores_text
+        from ..scoring.forced import forced_scores_ids, forced_scores_text
 
         labels = list(labels)
         if len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):

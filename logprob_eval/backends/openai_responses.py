@@ -20,9 +20,9 @@ from ..errors import (
     ContentBlockedError,
     ResponseFormatError,
 )
-from ..parsing import parse_positions
-from ..records import LabelScore, Method, Position
 from ..redact import redact
+from ..scoring.parsing import parse_positions
+from ..scoring.records import LabelScore, Method, Position
 from ._openai_client import call_json
 from .openai_chat import OpenAIChatBackend
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend
+from ..backends.jobs import Job, ScoreRow
 from ..cache import ResponseCache
-from ..scoring import Job, ScoreRow
 
 __all__ = ["score_batched"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..datasets import BUILTIN_DATASETS, Dataset
+from ..data.datasets import BUILTIN_DATASETS, Dataset
+from ..data.prompts import LabelSet, Template, load_prompt_config, read_config_file
 from ..errors import ConfigError
-from ..prompts import LabelSet, Template, load_prompt_config, read_config_file
 from .schema import validate_suite_config
 
 __all__ = ["Case", "EvalConfig", "ModelEntry", "load_eval_config", "suite_arg"]
@@ -158,7 +158,7 @@ class EvalConfig:
     def load_dataset(self, root: str | Path = ".") -> Dataset:
         """The ``[dataset]`` sample every case scores (a relative path is from the config
         file's folder, else from ``root``)."""
-        from ..datasets import load_dataset
+        from ..data.datasets import load_dataset
 
         raw = str(self.dataset.get("path", "topics"))
         path: str | Path = raw

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..datasets import Dataset
+from ..data.datasets import Dataset
 from ..experiments.chance import CHANCE_METRICS, chance_distribution, chance_exceedance
 from .config import Case, EvalConfig
 

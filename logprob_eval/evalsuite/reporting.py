@@ -11,8 +11,8 @@ import pandas as pd
 
 from ..experiments.analysis import ConfigAnalysis, analyze
 from ..experiments.stability import PairAgreement
-from ..report import write_report
-from ..retention import DEFAULT_KEEP
+from ..reporting.report import write_report
+from ..reporting.retention import DEFAULT_KEEP
 
 __all__ = ["RunReport", "baseline_flips", "summary_lines", "write_run_report"]
 
@@ -87,9 +87,9 @@ def baseline_flips(
     summary's ``configs`` (per config: ``labels``, ``per_text``, ``k``); ``texts``: their
     words by id. None when no case of the run has a readable baseline: nothing was
     compared."""
-    from ..compare import report_flips
     from ..errors import ConfigError
     from ..experiments.paired import TextOutcomes, flipped_texts
+    from ..reporting.compare import report_flips
     from .baselines import load_baseline
 
     flips: list[dict[str, Any]] | None = None
@@ -134,10 +134,11 @@ def write_run_report(
     ``baselines`` (the folder of ``<case>.json``) and ``case_configs`` (case id -> config):
     the report lists the texts that flipped against each case's baseline. ``compare_to``:
     an earlier run (report folder or scores table) compared with this one
-    (:mod:`logprob_eval.compare`): its flips are listed too, and ``comparison.md``/``.json``
-    go into the run's folder. ``servers``: the cross-server agreements the tests measured
-    (one mapping per pair of cases, see ``SuiteRunner.server_agreement``). An
-    ``interrupted`` run is marked so and does not move ``latest``."""
+    (:mod:`logprob_eval.reporting.compare`): its flips are listed too, and
+    ``comparison.md``/``.json`` go into the run's folder. ``servers``: the cross-server
+    agreements the tests measured (one mapping per pair of cases, see
+    ``SuiteRunner.server_agreement``). An ``interrupted`` run is marked so and does not
+    move ``latest``."""
     # one order whatever the workers' order: the same run gives the same report bit for bit
     df = pd.concat([frames[c] for c in sorted(frames)], ignore_index=True)
     df["_id"] = df["example_id"].astype(str)
@@ -159,7 +160,7 @@ def write_run_report(
     )
     compared = None
     if compare_to is not None:
-        from ..compare import comparison, report_flips
+        from ..reporting.compare import comparison, report_flips
 
         k = int(dict(options or {}).get("k", 3))
         compared = comparison(
@@ -195,7 +196,7 @@ def write_run_report(
     )
     # -- end issue 12 -------------------------------------------------------------------------
     if compared is not None:
-        from ..compare import write_comparison
+        from ..reporting.compare import write_comparison
 
         write_comparison(compared, run)
     table = []

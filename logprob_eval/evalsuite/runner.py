@@ -38,12 +38,12 @@ from typing import Any, TypeVar
 
 from ..backends import get_backend
 from ..backends.base import Backend
-from ..datasets import Dataset
+from ..backends.jobs import RetryPolicy, ScoreRow, make_jobs, score_jobs
+from ..data.datasets import Dataset
 from ..errors import BackendError, LogprobEvalError
 from ..experiments.analysis import ConfigAnalysis, analyze_config
 from ..experiments.stability import PairAgreement, content_free_examples
-from ..records import LabelScore
-from ..scoring import RetryPolicy, ScoreRow, make_jobs, score_jobs
+from ..scoring.records import LabelScore
 from .batching import score_batched
 from .cassettes import (
     CassetteCorruptError,

@@ -52,7 +52,7 @@ class DatasetTable(_Table):
     seed: int = 0
     dev_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     text_column: str = "text"
-    labels_column: str | None = None  # None: the rule in logprob_eval.dataset_files
+    labels_column: str | None = None  # None: the rule in logprob_eval.data.dataset_files
     id_column: str = "id"
     # the label names; None: the labels the file holds (the built-in topics: the ten topics)
     labels: Annotated[list[str], Field(min_length=2)] | None = None

@@ -113,11 +113,11 @@ class Session:
 
         try:
             if not self.config.getoption("--llm-no-report"):
-                from ..outputs import prepare_dir
+                from ..reporting.outputs import prepare_dir
 
                 prepare_dir(self.report_dir, flag="--llm-report-dir")
             if self.config.getoption("--llm-compare-to"):
-                from ..compare import scores_path
+                from ..reporting.compare import scores_path
 
                 scores_path(Path(self.config.getoption("--llm-compare-to")))
             self.suite.check_label_sets(self.suite.load_dataset(self.config.rootpath), self.cases)

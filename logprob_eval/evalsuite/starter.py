@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import Dataset, load_dataset
+from ..data.datasets import Dataset, load_dataset
 from ..errors import ConfigError
 from ..experiments.chance import chance_distribution
 from .config import load_eval_config

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..backends.base import Backend
-from ..datasets import Dataset, Example
-from ..prompts import LabelSet, Template
-from ..scoring import DEFAULT_CONCURRENCY, ScoreRow, make_jobs, score_jobs
+from ..backends.jobs import DEFAULT_CONCURRENCY, ScoreRow, make_jobs, score_jobs
+from ..data.datasets import Dataset, Example
+from ..data.prompts import LabelSet, Template
 from .metrics import (
     AgreementMetrics,
     MatrixCache,
@@ -64,7 +64,7 @@ def run_grid(
     scorer: Callable[..., list[ScoreRow]] = score_jobs,
 ) -> pd.DataFrame:
     """Score the whole grid; content-free inputs too when ``content_free`` (calibration).
-    ``scorer`` has :func:`~logprob_eval.scoring.score_jobs`'s signature (e.g. a batch run)."""
+    ``scorer`` has :func:`~logprob_eval.backends.jobs.score_jobs`'s signature (e.g. a batch run)."""
     examples: list[Example] = list(dataset)
     if content_free:
         examples += content_free_examples()

@@ -25,7 +25,7 @@ import math
 from collections import Counter
 
 from logprob_eval.experiments import split_content_free
-from logprob_eval.records import logsumexp
+from logprob_eval.scoring.records import logsumexp
 
 
 def _bounds_hold(gen_case, bounds, tf_exact, tf_tokens, tol, counts):

@@ -1,11 +1,11 @@
 """Reading one response's fields into records, with errors that name the field.
 
-The helpers the provider parsers share (:mod:`logprob_eval.parsing` is the public seam):
+The helpers the provider parsers share (:mod:`logprob_eval.scoring.parsing` is the public seam):
 typed checks of tokens, log-probs and bytes, position entries, and the reading rules that
 hold for every provider: log-probs at or below -9999 are sentinels for "no mass" (-inf),
 and so is ``-inf`` itself in a ``top_logprobs`` list (padding); other non-finite or positive
 ones are errors; raw byte-level BPE pieces are decoded when a
-response uses them (:mod:`logprob_eval.token_bytes`).
+response uses them (:mod:`logprob_eval.scoring.token_bytes`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import ResponseFormatError
+from ..errors import ResponseFormatError
 from .records import SENTINEL_LOGPROB, Alternative, Position
 from .token_bytes import byte_level_decode, is_byte_level
 

@@ -26,7 +26,7 @@ one-token completion whose prompt is the prompt plus the label's first ``i - 1``
    10,000), and every label reads that step from the one final list.
 4. **What a row says.** A step whose token is listed contributes its log-prob exactly; a
    row is ``exact`` when every step's token was listed. A step whose token is not listed
-   contributes the bound of :meth:`~logprob_eval.records.Position.unlisted` (the project's
+   contributes the bound of :meth:`~logprob_eval.scoring.records.Position.unlisted` (the project's
    one bound rule, not a copy): the row is an ``upper_bound`` whose lower end is ``-inf``.
    Every step is conditioned on the label's own prefix, so the interval is tighter than the
    generation method's (which conditions later steps on the sampled token). In text mode the
@@ -48,7 +48,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BackendError, ResponseFormatError
+from ..errors import BackendError, ResponseFormatError
 from .parsing import parse_completion_positions
 from .records import SENTINEL_LOGPROB, LabelScore, PathStep, Position, UnlistedBound
 

@@ -85,7 +85,7 @@ Method = Literal["generation", "exact", "forced"]
 """``generation``: read off the top-k alternatives of generated tokens.
 ``exact``: teacher-forced log P(label | prompt) from echoed prompt log-probs.
 ``forced``: the same sum, each token's log-prob read from the top log-probs of a one-token
-completion of the prompt plus the label's preceding tokens (:mod:`logprob_eval.forced`)."""
+completion of the prompt plus the label's preceding tokens (:mod:`logprob_eval.scoring.forced`)."""
 
 
 # Not frozen: the parsers make one per listed token (400 a response at top-20), and a frozen

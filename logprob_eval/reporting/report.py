@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .experiments.thresholds import ThresholdSweep
-from .experiments.transforms import split_content_free
-from .redact import redact
+from ..experiments.thresholds import ThresholdSweep
+from ..experiments.transforms import split_content_free
+from ..redact import redact
 from .report_html import render_report
 from .retention import DEFAULT_KEEP, mark_run, prune_runs
 
@@ -183,7 +183,7 @@ def write_report(
     ``outcomes`` (one per test) give the verdict table; ``texts`` (by example id) the worst
     texts' wording. ``threshold_configs``: the configs whose F1-vs-threshold panels are drawn
     (default: the first ones, up to 12; the suite passes its failing cases). Then only the
-    newest ``keep`` run folders stay (0 keeps all; see :mod:`logprob_eval.retention`)."""
+    newest ``keep`` run folders stay (0 keeps all; see :mod:`logprob_eval.reporting.retention`)."""
     if interrupted:
         summary = {**summary, "interrupted": True}
     root = Path(out_dir)

@@ -2,9 +2,9 @@
 
 The rule, step by step (one helper below per step):
 
-1. **Read** the positions (:func:`~logprob_eval.parsing.parse_positions` validates them;
+1. **Read** the positions (:func:`~logprob_eval.scoring.parsing.parse_positions` validates them;
    provider sentinels become ``-inf``). Tokens are compared as *bytes*: the ``bytes`` a
-   server lists, else the token's text (:mod:`logprob_eval.token_bytes`), so tokens that
+   server lists, else the token's text (:mod:`logprob_eval.scoring.token_bytes`), so tokens that
    split a UTF-8 character still spell a label when joined.
 2. **Normalise** each token: as the first token of a label, leading whitespace (and case
    or leading quotes when asked) is dropped; inside a label, only case.
@@ -36,7 +36,7 @@ The rule, step by step (one helper below per step):
    positions at all it is ``missing`` (``-inf``).
 
 The unlisted bound is decided in one place, :meth:`Position.unlisted
-<logprob_eval.records.Position.unlisted>`: the smaller of the smallest real probability in
+<logprob_eval.scoring.records.Position.unlisted>`: the smaller of the smallest real probability in
 the top-k list (a sampled token listed below it is no bound; sentinel fillers are padding)
 and the mass the listed tokens leave over, the latter only while they clearly sum below 1.
 A score that used a bound where the listed mass was 1 or more, or where the list was
@@ -52,7 +52,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .parsing import parse_positions
 from .records import (
     Alternative,

@@ -13,10 +13,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from .backends.base import Backend
-from .datasets import Dataset, Example, load_dataset
-from .errors import DatasetError
-from .prompts import TOPICS
+from ..backends.base import Backend
+from ..data.datasets import Dataset, Example, load_dataset
+from ..data.prompts import TOPICS
+from ..errors import DatasetError
 
 __all__ = ["GENERATION_PROMPT", "cache_path", "generate_dataset"]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .errors import ResponseFormatError
+from ..errors import ResponseFormatError
 from .parsing import EchoedToken
 from .records import LabelScore, PathStep
 

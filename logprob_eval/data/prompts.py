@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, UnknownNameError
+from ..errors import ConfigError, UnknownNameError
 
 __all__ = [
     "LABEL_SETS",

@@ -2,7 +2,7 @@
 
 A dataset is a list of :class:`Example` (id, text, canonical labels). Files are CSV, TSV,
 JSONL or Parquet with a text column and a label column, found by the rule documented in
-:mod:`logprob_eval.dataset_files` (which also lists the label-cell formats: lists, JSON
+:mod:`logprob_eval.data.dataset_files` (which also lists the label-cell formats: lists, JSON
 lists, Python list literals as pandas writes them, delimited text).
 
 The labels are the user's, in any script: by default a dataset's labels are the ones its
@@ -29,8 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..errors import DatasetError
 from .dataset_files import find_id_column, find_labels_column, parse_label_cell, read_rows
-from .errors import DatasetError
 from .prompts import TOPICS
 
 __all__ = ["BUILTIN_DATASETS", "Dataset", "Example", "builtin_path", "load_dataset"]
@@ -151,7 +151,7 @@ def load_dataset(
     """Load and validate a CSV, TSV, JSONL or Parquet file (or a built-in name such as
     ``"topics"``). ``label_names=None``: the labels the file holds (a built-in dataset's
     own). ``labels_column=None`` finds the label column by the rule in
-    :mod:`logprob_eval.dataset_files`; :attr:`Dataset.labels_from` says which was used."""
+    :mod:`logprob_eval.data.dataset_files`; :attr:`Dataset.labels_from` says which was used."""
     if isinstance(path, str) and path in BUILTIN_DATASETS:
         if label_names is None:
             label_names = _BUILTIN_LABELS.get(path)

@@ -22,12 +22,12 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import ConfigError
-from .experiments.metrics import ranking_metrics
-from .experiments.paired import TextOutcomes, compare_outcomes, flipped_texts
-from .experiments.table import read_scores
-from .experiments.transforms import split_content_free
-from .redact import redact
+from ..errors import ConfigError
+from ..experiments.metrics import ranking_metrics
+from ..experiments.paired import TextOutcomes, compare_outcomes, flipped_texts
+from ..experiments.table import read_scores
+from ..experiments.transforms import split_content_free
+from ..redact import redact
 
 __all__ = [
     "compare_runs",

@@ -1,4 +1,4 @@
-"""Parse provider responses into :class:`~logprob_eval.records.Position` records.
+"""Parse provider responses into :class:`~logprob_eval.scoring.records.Position` records.
 
 Shapes understood:
 
@@ -14,7 +14,7 @@ Shapes understood:
 
 Read the same everywhere: log-probs at or below -9999 are provider sentinels for "no
 mass" (-inf); raw byte-level BPE pieces (``ĠHello``) are decoded when a response uses them
-(:mod:`logprob_eval.token_bytes`). Malformed input, and a response that carries no
+(:mod:`logprob_eval.scoring.token_bytes`). Malformed input, and a response that carries no
 log-probs (a refusal, a tool call, a server that ignored the request), raises
 :class:`~logprob_eval.errors.ResponseFormatError` naming the field, why, and what to do.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..errors import ResponseFormatError
 from ._legacy_completions import (
     EchoedToken,
     _legacy_positions,
@@ -38,7 +39,6 @@ from ._response_fields import (
     parse_position,
     parse_positions,
 )
-from .errors import ResponseFormatError
 from .records import Position
 
 __all__ = [

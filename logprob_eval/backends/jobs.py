@@ -26,17 +26,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .backends.base import Backend
-from .datasets import Example
-from .errors import (
+from ..data.datasets import Example
+from ..data.prompts import LabelSet, Template
+from ..errors import (
     BackendError,
     LogprobEvalError,
     LogprobsUnsupportedError,
     ProtocolUnsupportedError,
     ServerUnreachableError,
 )
-from .prompts import LabelSet, Template
-from .redact import redact
+from ..redact import redact
+from .base import Backend
 
 __all__ = ["DEFAULT_CONCURRENCY", "Job", "RetryPolicy", "ScoreRow", "make_jobs", "score_jobs"]
 
@@ -192,7 +192,7 @@ def score_jobs(
 ) -> list[ScoreRow]:
     """Score ``jobs`` through ``backend``; rows come back in job order."""
     if concurrency < 1:
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(f"concurrency={concurrency!r} must be at least 1")
     policy = retry or RetryPolicy()
