@@ -12,8 +12,8 @@ original text, lowered by ``SHIFT`` per copy (below). Everything is written to a
 temporary folder (or ``--keep DIR``), never into cassettes/.
 
 Each suite is a folder laid out like this project: ``pytest.ini``, ``evals/evals.toml``
-(one model, one template, one label set; the committed floors), the committed suite's
-test modules (ranking, thresholds, no-regression), ``texts.csv`` and ``cassettes/``. A
+(one model, one template, one label set; the committed floors; collected as the built-in
+checks), ``texts.csv`` and ``cassettes/``. A
 first run with ``--update-baselines`` writes the baseline (and warms the file cache); the
 measured runs replay it as CI would, report included.
 
@@ -41,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 
 CASE = "local-gemma-3-270m-exact-question-normal"
 SOURCE = ROOT / "cassettes" / f"{CASE}.json"
-TESTS = ("test_ranking.py", "test_thresholds.py", "test_regression.py")
 CONFIG = """\
 # benchmark suite (benchmarks/bench_scale.py): its cassette is BUILT BY REUSE of recorded
 # responses, not recorded
@@ -126,8 +125,6 @@ def build_suite(root: Path, n: int) -> Path:
         "[pytest]\nllm_config = evals/evals.toml\nllm_cassette_dir = cassettes\n"
     )
     (root / "evals" / "evals.toml").write_text(CONFIG)
-    for name in TESTS:
-        shutil.copy(ROOT / "evals" / name, root / "evals" / name)
     interactions = []
     with (root / "texts.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)

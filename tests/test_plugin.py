@@ -115,6 +115,17 @@ def test_floors_a_chance_scorer_clears_are_listed_at_collection(suite):
     assert par.stdout.str().count("floor(s) a scorer at chance clears") == 1
 
 
+def test_an_eval_run_freezes_what_collection_left_alive(suite):
+    # gc.freeze after collection: later garbage collections skip the imports' objects
+    suite.makepyfile(
+        test_frozen="import gc\n\ndef test_f():\n    assert gc.get_freeze_count() > 0\n"
+    )
+    suite.runpytest_subprocess("test_frozen.py").assert_outcomes(passed=1)
+    # ... and it is the plugin that froze them
+    off = suite.runpytest_subprocess("test_frozen.py", "-p", "no:logprob_eval")
+    off.assert_outcomes(failed=1)
+
+
 def test_readable_ids_and_skips_without_cassettes(suite):
     result = suite.runpytest_subprocess("--collect-only", "-q")
     ids = result.stdout.str()

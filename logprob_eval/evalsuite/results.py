@@ -95,6 +95,7 @@ def write_report(session: Session, exitstatus: int) -> None:
     from .reporting import write_run_report
     from .runner import analysis_options
 
+    session.freeze()  # the frames and modules the report reads
     started = time.perf_counter()
     session.interrupted = exitstatus in (
         pytest.ExitCode.INTERRUPTED,
