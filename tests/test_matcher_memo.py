@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logprob_eval import match_labels
-from logprob_eval.backends.jobs import matcher as m
+from logprob_eval.scoring import matcher as m
 from logprob_eval.scoring.token_bytes import token_bytes
 
 from .test_matcher_reference import LABELS, LOSSY, PIECES, position
