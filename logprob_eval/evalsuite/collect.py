@@ -90,47 +90,40 @@ def _nothing_to_compare(reason: str) -> Any:
     )
 
 
+_NOTHING = {
+    "llm_template_group": "no two cases differ only in their template: add a second one to "
+    "[grid] templates to check rank agreement across them",
+    "llm_label_group": "no two cases differ only in their label set: add a second one to "
+    "[grid] label_sets to check rank agreement across them",
+    "llm_server_pair": "no config is scored on two servers the suite starts (spec = "
+    '"MODEL@llama-server", "@llama-cpp-python" or "@logprob-eval")',
+    "llm_forced_pair": "no forced case has an exact case of the same config: give one model "
+    'methods = ["forced"] and one (same GGUF and batching, a server with echo) ["exact"]',
+    "llm_method_pair": 'no case is scored by both methods: give a model methods = ["generation", '
+    '"exact"] to check the generation bounds against exact scores',
+}
+"""Why a comparison has nothing to compare, by fixture."""
+
+
+def _comparisons(fixture: str, cases: list[Any]) -> dict[str, tuple[Any, Any]]:
+    """A comparison fixture's parameters: test id -> (parameter, the case it is marked as)."""
+    if fixture in ("llm_template_group", "llm_label_group"):
+        vary = "template" if fixture == "llm_template_group" else "label_set"
+        return {k: (g, g[0]) for k, g in matrix.groups(cases, vary).items()}
+    if fixture == "llm_server_pair":
+        return {f"{a.id}-vs-{b.model.slug}": ((a, b), b) for a, b in matrix.server_pairs(cases)}
+    if fixture == "llm_forced_pair":
+        pairs = matrix.forced_pairs(cases)
+        return {f"{f.id}-vs-{e.model.slug}-exact": ((f, e), f) for f, e in pairs}
+    return {matrix.pair_id(p): (p, p[0]) for p in matrix.method_pairs(cases)}
+
+
 def _params(fixture: str, cases: list[Any]) -> list[Any]:
     if fixture == "llm_case":
         return [pytest.param(c, id=c.id, marks=_marks(c)) for c in cases]
-    if fixture in ("llm_template_group", "llm_label_group"):
-        vary = "template" if fixture == "llm_template_group" else "label_set"
-        return [
-            pytest.param(g, id=k, marks=_marks(g[0])) for k, g in matrix.groups(cases, vary).items()
-        ] or [
-            _nothing_to_compare(
-                f"no two cases differ only in their {vary.replace('_', ' ')}: add a "
-                f"second one to [grid] {vary}s to check rank agreement across them"
-            )
-        ]
-    if fixture == "llm_server_pair":
-        return [
-            pytest.param(p, id=f"{p[0].id}-vs-{p[1].model.slug}", marks=_marks(p[1]))
-            for p in matrix.server_pairs(cases)
-        ] or [
-            _nothing_to_compare(
-                "no config is scored on two servers the suite starts (spec = "
-                '"MODEL@llama-server", "@llama-cpp-python" or "@logprob-eval")'
-            )
-        ]
-    if fixture == "llm_forced_pair":
-        return [
-            pytest.param(p, id=f"{p[0].id}-vs-{p[1].model.slug}-exact", marks=_marks(p[0]))
-            for p in matrix.forced_pairs(cases)
-        ] or [
-            _nothing_to_compare(
-                "no forced case has an exact case of the same config: give one model methods = "
-                '["forced"] and one (same GGUF and batching, a server with echo) ["exact"]'
-            )
-        ]
-    return [
-        pytest.param(p, id=matrix.pair_id(p), marks=_marks(p[0]))
-        for p in matrix.method_pairs(cases)
-    ] or [
-        _nothing_to_compare(
-            "no case is scored by both methods: give a model methods = "
-            '["generation", "exact"] to check the generation bounds against exact scores'
-        )
+    found = _comparisons(fixture, cases)
+    return [pytest.param(v, id=k, marks=_marks(c)) for k, (v, c) in found.items()] or [
+        _nothing_to_compare(_NOTHING[fixture])
     ]
 
 
