@@ -5,24 +5,9 @@
 * :mod:`.parsing` (with :mod:`._response_fields`, :mod:`._legacy_completions` and
   :mod:`.token_bytes`): API responses to positions;
 * :mod:`.matcher`: a label's token paths through generated positions (generation method);
-* :mod:`.echo`: a label's span in an echoed prompt (exact method).
+* :mod:`.echo`: a label's span in an echoed prompt (exact method);
+* :mod:`.forced`: a label's tokens read one step at a time (forced continuation).
+
+The public names (``match_labels``, ``parse_positions``, ``Position``, ...) are
+re-exported once, by ``logprob_eval`` itself.
 """
-
-from .matcher import match_label, match_labels
-from .parsing import parse_ollama, parse_openai_chat, parse_positions
-from .records import STATUSES, Alternative, LabelScore, PathStep, Position, logsumexp, to_prob
-
-__all__ = [
-    "STATUSES",
-    "Alternative",
-    "LabelScore",
-    "PathStep",
-    "Position",
-    "logsumexp",
-    "match_label",
-    "match_labels",
-    "parse_ollama",
-    "parse_openai_chat",
-    "parse_positions",
-    "to_prob",
-]
