@@ -46,7 +46,7 @@ def _jsonable(obj: Any) -> Any:
 
 def _figure(figsize: tuple[float, float]) -> Any:
     """A figure of its own, drawn off-screen (matplotlib's object API, not pyplot: no global
-    figure registry, safe in the thread the pytest plugin writes the report in)."""
+    figure registry: nothing outlives the report, and any thread may draw)."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize)
