@@ -31,15 +31,17 @@ def _csv_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _add_columns(p: argparse.ArgumentParser) -> None:
-    """The dataset's column options (``score``, ``stability``, ``init``)."""
+def _add_columns(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
+    """The dataset's column options (``score``, ``stability``, ``init``; ``compare`` reads
+    texts and ids only)."""
     p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
-    p.add_argument(
-        "--labels-column",
-        default=None,
-        help="column of the labels (default: the one named labels/label/topics/topic/"
-        "categories/category/classes/class, else the only column besides the text)",
-    )
+    if labels:
+        p.add_argument(
+            "--labels-column",
+            default=None,
+            help="column of the labels (default: the one named labels/label/topics/topic/"
+            "categories/category/classes/class, else the only column besides the text)",
+        )
     p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
 
 
@@ -612,8 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset file whose texts are shown beside the flipped ids (report folders of "
         "`pytest evals` carry their own)",
     )
-    p.add_argument("--text-column", default="text", help="column of the texts (default: text)")
-    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
+    _add_columns(p, labels=False)
     p.add_argument("--alpha", type=float, default=0.05, help="significance (default: 0.05)")
     p.add_argument(
         "--min-effect", type=float, default=0.02, help="smallest drop that counts (default: 0.02)"
