@@ -130,8 +130,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A suite run freezes what collection left alive (``Session.freeze``). Under xdist, the
     tests of one case run next to each other (:func:`.evalsuite.matrix.case_order`)."""
-    if run_of(config).requested:
-        run_of(config).freeze()
+    run = run_of(config)
+    if run.requested:
+        run.freeze()
     if hasattr(config, "workerinput"):
         from .evalsuite.matrix import case_order
 
