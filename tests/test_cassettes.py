@@ -88,6 +88,29 @@ def test_explain_miss_names_the_changed_field(tmp_path):
     assert "no cassette" in explain_miss(tmp_path / "none.json", "{}")
 
 
+def test_explain_miss_compares_with_the_same_text_when_a_template_is_reworded(tmp_path):
+    # every recorded request differs from the new one in the same field (the prompt); the
+    # closest is the same text under the old wording, not the first text of the cassette
+    def body(text: str, head: str) -> str:
+        return json.dumps({"model": "m", "prompt": f"{head}: {text}\nLabels: a, b\nLabel:"})
+
+    texts = ["The heating is cold.", "The key broke in the lock.", "Water drips from it."]
+    cassette = _cassette(body(texts[0], "Text"), "{}")
+    cassette["interactions"] = [
+        {
+            **cassette["interactions"][0],
+            "request": {**cassette["interactions"][0]["request"], "body": body(t, "Text")},
+        }
+        for t in texts
+    ]
+    path = tmp_path / "c.json"
+    path.write_text(JsonSerializer.serialize(cassette))
+    for text in texts:
+        msg = explain_miss(path, body(text, "Ticket"))
+        assert f"-Text: {text}" in msg or f"'Text: {text}" in msg, msg
+        assert all(other not in msg for other in texts if other != text), msg
+
+
 def test_redact():
     assert redact("key sk-abcdefghijklmnop1234 and Bearer abcdefghijklmnop") == (
         "key [REDACTED] and [REDACTED]"
