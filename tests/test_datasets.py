@@ -101,6 +101,17 @@ def test_wrong_types_in_jsonl(tmp_path):
         load_dataset(p)
 
 
+def test_a_missing_column_names_pandas_index_column_as_such(tmp_path):
+    # pandas' to_csv writes its index under an empty header; a list of columns that starts
+    # with ", message" reads like a typo, so the index is named
+    p = write(tmp_path, "t.csv", ",message,intents\n0,hi,billing\n")
+    with pytest.raises(DatasetError, match=r"columns: \(pandas' index\), message, intents\)"):
+        load_dataset(p)
+    p = write(tmp_path, "u.csv", "Unnamed: 0,message\n0,hi\n")
+    with pytest.raises(DatasetError, match=r"columns: Unnamed: 0 \(pandas' index\), message\)"):
+        load_dataset(p, text_column="message")
+
+
 def test_missing_column_file_and_bad_json(tmp_path):
     with pytest.raises(DatasetError, match=r"no column 'txt'.*columns: text, topics.*text-column"):
         load_dataset(write(tmp_path, "a.csv", "text,topics\nx,Art\n"), text_column="txt")

@@ -56,6 +56,14 @@ LABEL_COLUMN_NAMES = (
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet")
 _SPLIT = re.compile(r"\s*[;|,]\s*")
 _INDEX_COLUMN = re.compile(r"^(|Unnamed: \d+)$")
+
+
+def describe_columns(columns: Sequence[str]) -> str:
+    """The columns for a message; pandas' unnamed index column is named as such, not as ''."""
+    shown = [f"{c} (pandas' index)".lstrip() if _INDEX_COLUMN.match(c) else c for c in columns]
+    return ", ".join(shown) or "none"
+
+
 _LIST_HINT = "e.g. [\"Art\", \"Food\"], ['Art', 'Food'] or Art;Food"
 
 
@@ -191,7 +199,7 @@ def find_labels_column(
     known = "/".join(LABEL_COLUMN_NAMES)
     if not others:
         raise DatasetError(
-            f"dataset {src!r} has no label column (columns: {', '.join(columns) or 'none'}); "
+            f"dataset {src!r} has no label column (columns: {describe_columns(columns)}); "
             f"add one named {known}",
             path=src,
         )

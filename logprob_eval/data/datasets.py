@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
-from .dataset_files import find_id_column, find_labels_column, parse_label_cell, read_rows
+from .dataset_files import (
+    describe_columns,
+    find_id_column,
+    find_labels_column,
+    parse_label_cell,
+    read_rows,
+)
 from .prompts import TOPICS
 
 __all__ = ["BUILTIN_DATASETS", "Dataset", "Example", "builtin_path", "load_dataset"]
@@ -275,7 +281,7 @@ def _build(
 def _require_column(name: str, what: str, columns: Sequence[str], src: str) -> None:
     if name not in columns:
         raise DatasetError(
-            f"dataset {src!r} has no column {name!r} (columns: {', '.join(columns) or 'none'}); "
+            f"dataset {src!r} has no column {name!r} (columns: {describe_columns(columns)}); "
             f"rename the column or name it with --{what}-column (CLI), {what}_column = ... "
             f"([dataset] in evals.toml) or {what}_column=",
             path=src,
