@@ -281,14 +281,8 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: obj}
 
 
-def _distance(a: Any, b: Any) -> int:
-    """How far apart two values of one field are: the characters left once their common
-    beginning and end are taken off (linear, so a miss in a 10,000-text cassette stays quick)."""
-    x, y = str(a), str(b)
-    head = len(os.path.commonprefix([x, y]))  # noqa: RUF071 - characters, not paths
-    x, y = x[head:], y[head:]
-    tail = len(os.path.commonprefix([x[::-1], y[::-1]]))  # noqa: RUF071 - characters
-    return len(x) + len(y) - 2 * tail
+def _words(value: Any) -> set[str]:
+    return set(str(value).split())
 
 
 def _recorded(stored: Any) -> Any:
@@ -319,14 +313,19 @@ def explain_miss(
         return _explain_bodiless(recorded, method, uri)
     new = _flatten(value)
     best: tuple[int, int] | None = None
+    new_words: dict[str, set[str]] = {}
     for it in recorded:
         old = _flatten(_recorded(it["request"].get("body")) or {})
         diffs = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
         if best is not None and len(diffs) > best[0]:
             continue
-        # among requests that differ in as many fields, the closest is the one whose
-        # values differ least (the same text under a reworded template, not another text)
-        distance = sum(_distance(old.get(k), new.get(k)) for k in diffs)
+        # among requests that differ in as many fields, the closest is the one whose values
+        # differ in the fewest words: a reworded template or label keeps the text's words,
+        # so a miss is shown against the same text, not the cassette's first
+        for k in diffs:
+            if k not in new_words:
+                new_words[k] = _words(new.get(k))
+        distance = sum(len(_words(old.get(k)) ^ new_words[k]) for k in diffs)
         if best is None or (len(diffs), distance) < best:
             best = (len(diffs), distance)
             best_old, best_diffs = old, diffs
