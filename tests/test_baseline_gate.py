@@ -318,3 +318,42 @@ def test_report_lists_the_texts_that_flipped_against_the_baseline(tmp_path):
     top_after = LABELS[int(np.argmax(scores[3]))]
     assert f["before"].startswith(top_before) and f["after"].startswith(top_after)
     assert baseline_flips(ranking, {"case-y": "cfg"}, tmp_path) is None  # no baseline: None
+
+
+def test_the_report_shows_every_gate_with_the_rule_that_decided_it():
+    """The report's "Against the baseline" table words each metric as the gate ruled it,
+    passed or failed, from the comparison the suite test kept (GateResult.as_dict)."""
+    import re
+
+    from logprob_eval.reporting.report_html import _gate_section
+
+    a = run(base_auc())
+    results = {
+        "drop": gate(run(base_auc() - 0.04 + _zero_mean_noise(7, 0.05), digest="n"), a),
+        "small": gate(run(base_auc() - 0.015, digest="n"), a, min_effect=0.02),
+        "noisy": gate(run(base_auc() - 0.04 + _zero_mean_noise(7, 0.25), digest="n"), a),
+        "gain": gate(run(base_auc() + 0.05, digest="n"), a),
+        "pinned": gate(a, a),
+        "changed": gate(run(base_auc() + 1e-6), a),
+    }
+    outcomes = [
+        {"case": c, "gate": json.loads(json.dumps(r.as_dict()))} for c, r in results.items()
+    ]
+    html = _gate_section(outcomes)
+
+    def auc_row(case: str) -> str:
+        row = re.search(rf"<tr><td>{case}</td><td>(auc|all)</td>.*?</tr>", html)
+        assert row, case
+        return row.group(0)
+
+    assert "drop larger than 0.02: fails" in auc_row("drop")
+    assert "significant drop, within 0.02" in auc_row("small")
+    assert "within noise" in auc_row("noisy")  # a drop of 0.04 whose interval reaches zero
+    assert "significant gain" in auc_row("gain")
+    assert "every number as pinned" in auc_row("pinned")
+    assert "changed: fails" in auc_row("changed")
+    c = results["noisy"].comparisons["auc"].result
+    assert f"{c.diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}] paired bootstrap, p={c.p_value:.3g}" in (
+        auc_row("noisy")
+    )
+    assert _gate_section([{"case": "x", "outcome": "passed"}]) == ""  # no gate, no section

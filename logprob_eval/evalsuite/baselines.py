@@ -160,19 +160,24 @@ class GateResult:
     only_now: list[str] = field(default_factory=list)
     # what the run's report shows of the failures: {"metric", "value", "bound", "kind"}
     structured: list[dict[str, Any]] = field(default_factory=list)
+    alpha: float = 0.05
+    min_effect: float = 0.02
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
     def as_dict(self) -> dict[str, Any]:
+        """What the report shows of the comparison (texts in one run only as counts: at
+        10,000 texts their ids would outweigh the rest)."""
         return {
             "mode": self.mode,
             "passed": self.passed,
-            "failures": self.failures,
+            "alpha": self.alpha,
+            "min_effect": self.min_effect,
             "metrics": {m: c.as_dict() for m, c in self.comparisons.items()},
-            "only_baseline": self.only_baseline,
-            "only_now": self.only_now,
+            "only_baseline": len(self.only_baseline),
+            "only_now": len(self.only_now),
         }
 
 
@@ -249,7 +254,9 @@ def gate(
         if c.regression:
             failures.append(line + f": a significant drop larger than {min_effect}")
             structured.append(_failure(m, r.b, r.a))
-    result = GateResult("new recordings", failures, lines, comps, only_a, only_b, structured)
+    result = GateResult(
+        "new recordings", failures, lines, comps, only_a, only_b, structured, alpha, min_effect
+    )
     if not shared:
         result.failures.append("  no text in common with the baseline: nothing can be compared")
         result.structured.append(_failure("shared texts", 0, None))

@@ -4,7 +4,7 @@ names the case, the metric, the floor, the value and the worst examples."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +112,11 @@ def check_baseline(
     min_effect: float,
     update: bool,
     seed: int = 0,
+    on_result: Callable[[GateResult], None] | None = None,
 ) -> GateResult | None:
     """This run against the stored baseline (:mod:`.baselines`); with ``update`` the baseline
-    is rewritten (returns None). A missing or outdated baseline fails."""
+    is rewritten (returns None). A missing or outdated baseline fails. ``on_result`` sees the
+    comparison before it passes or fails (the suite keeps it for the report)."""
     cmd = update_command(now.case, path.parent)
     if update:
         write_baseline(path, now)
@@ -129,6 +131,8 @@ def check_baseline(
     except ConfigError as exc:
         raise AssertionError(f"case {now.case}: {exc}") from None
     result = gate(now, base, alpha=alpha, min_effect=min_effect, seed=seed)
+    if on_result is not None:
+        on_result(result)
     if result.passed:
         return result
     if result.mode == "same recordings":

@@ -4,11 +4,13 @@ The plugin tags each test report with its case (``llm_case``: case id, config, m
 test name) and, on failure, the structured failures of :class:`~.checks.CheckFailed`
 (``llm_failures``) and the message (``llm_message``); plain report attributes, so that
 pytest-xdist carries them from the workers to the controller, where :class:`OutcomeLog`
-(registered as a plugin object) collects them.
+(registered as a plugin object) collects them. The baseline gate's comparison, passed or
+failed, travels as the test's ``llm_gate`` property (JSON, :meth:`~.baselines.GateResult.as_dict`).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 __all__ = ["OutcomeLog", "not_checked_line", "skips_line"]
@@ -34,6 +36,9 @@ class OutcomeLog:
         if tag is None or (report.when != "call" and report.passed):
             return
         outcome = {**tag, "outcome": report.outcome, "failures": None, "message": ""}
+        gate = dict(getattr(report, "user_properties", ())).get("llm_gate")
+        if gate is not None:  # the baseline comparison, passed or failed (suite/regression)
+            outcome["gate"] = json.loads(gate)
         if report.failed:
             outcome["stale"] = getattr(report, "llm_stale", None)  # a stale cassette's case
             outcome["failures"] = getattr(report, "llm_failures", None)

@@ -283,6 +283,57 @@ def _worst_section(
     return "".join(parts)
 
 
+def _gate_word(m: Mapping[str, Any], min_effect: float) -> str:
+    """What the gate made of one metric's paired difference (the rule of ``is_regression``)."""
+    low, high, diff = (float(m[k]) for k in ("low", "high", "diff"))
+    if m.get("regression"):
+        return f"drop larger than {min_effect:g}: fails"
+    if math.isnan(diff):
+        return "undefined"
+    if high < 0:
+        return f"significant drop, within {min_effect:g}"
+    if low > 0:
+        return "significant gain"
+    return "within noise"
+
+
+def _gate_section(outcomes: Sequence[Mapping[str, Any]]) -> str:
+    """Each case's comparison with its stored baseline, passed or failed (``gate``:
+    :meth:`~logprob_eval.evalsuite.baselines.GateResult.as_dict`)."""
+    gates = sorted((str(o["case"]), o["gate"]) for o in outcomes if o.get("gate"))
+    if not gates:
+        return ""
+    rows = []
+    for case, g in gates:
+        if g["mode"] == "same recordings":
+            verdict = "every number as pinned" if g["passed"] else "changed: fails"
+            rows.append([case, "all", "same", "", "", "", verdict])
+            continue
+        recordings = "new"
+        if g["only_now"] or g["only_baseline"]:
+            recordings += f" ({g['only_now']} text(s) only now, {g['only_baseline']} only before)"
+        for metric, m in g["metrics"].items():
+            diff = f"{float(m['diff']):+.3f} [{float(m['low']):+.3f}, {float(m['high']):+.3f}]"
+            rows.append(
+                [
+                    case,
+                    metric,
+                    recordings,
+                    m["a"],
+                    m["b"],
+                    f"{diff} {m['test']}, p={float(m['p_value']):.3g}",
+                    _gate_word(m, float(g["min_effect"])),
+                ]
+            )
+    head = ["case", "metric", "recordings", "baseline", "now", "difference [interval]", "gate"]
+    return (
+        "<h2 id='gate'>Against the baseline</h2><p>Each case against its stored baseline: on "
+        "the same recordings every number is pinned; on new recordings a paired test over the "
+        "shared texts fails only on a significant drop larger than min_effect (the interval "
+        "is at 1 - alpha and comes from the same test as p).</p>" + _table(head, rows)
+    )
+
+
 def _flips_section(summary: Mapping[str, Any]) -> str:
     """``summary["flips"]``: one mapping per flipped text (``case``, ``example_id``,
     ``before``, ``after``, optional ``text`` (its words, shortened), ``why`` and
@@ -480,12 +531,14 @@ def render_report(
         f"<p>{summary.get('n_texts', '?')} texts; generated "
         f"{time.strftime('%Y-%m-%d %H:%M')}. "
         "<a href='#verdict'>Verdict</a> · <a href='#heatmap'>Configs x metrics</a> · "
-        "<a href='#worst'>Worst texts</a> · <a href='#flips'>Flips</a> · "
+        "<a href='#worst'>Worst texts</a> · <a href='#gate'>Baseline</a> · "
+        "<a href='#flips'>Flips</a> · "
         "<a href='#plots'>Plots</a></p>",
         _interrupted_banner() if summary.get("interrupted") else "",
         _verdict_section(outcomes, summary) if outcomes else "",
         _heatmap_section(summary, short),
         _worst_section(failing, summary, df, texts or {}),
+        _gate_section(outcomes),
         _flips_section(summary),
         _agreement_section(summary, short),
         _tau_groups_section(summary, short),

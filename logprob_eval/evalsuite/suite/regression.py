@@ -5,23 +5,28 @@ new recordings, a paired test over texts fails only on a significant drop larger
 
 from __future__ import annotations
 
-from logprob_eval.evalsuite.baselines import recordings_digest
+import json
+
+from logprob_eval.evalsuite.baselines import GateResult, recordings_digest
 from logprob_eval.evalsuite.checks import check_baseline
 
 
 def test_no_regression(
     llm_case, llm_metrics, llm_runner, llm_config, update_baselines, record_property
 ):
+    def keep(result: GateResult) -> None:  # for the report and JUnit XML, passed or failed
+        record_property("llm_gate", json.dumps(result.as_dict()))
+        record_property("baseline_gate", result.mode)
+        for metric, c in result.comparisons.items():
+            record_property(f"{metric}_diff", c.result.diff)
+            record_property(f"{metric}_diff_p", c.significant_p)
+
     digest = recordings_digest([llm_runner.cassette_path(llm_case.id)])
-    result = check_baseline(
+    check_baseline(
         llm_metrics(llm_case).baseline(digest),
         llm_config.baseline_dir / f"{llm_case.id}.json",
         alpha=float(llm_config.expect("regression", "alpha", 0.05)),
         min_effect=float(llm_config.expect("regression", "min_effect", 0.02)),
         update=update_baselines,
+        on_result=keep,
     )
-    if result is not None:
-        record_property("baseline_gate", result.mode)
-        for metric, c in result.comparisons.items():
-            record_property(f"{metric}_diff", c.result.diff)
-            record_property(f"{metric}_diff_p", c.significant_p)
