@@ -142,3 +142,25 @@ def test_a_stale_cassette_is_explained_once_per_case_with_one_command(folder):
         rf"-k {CASE} --record-mode=once`",
         out,
     ), out
+
+
+def test_the_report_shows_each_gate_from_every_worker(folder):
+    """The gate's comparison reaches the report whether it passed or failed and whichever
+    process ran it: same recordings pinned, then new recordings compared under ``-n 2``."""
+    folder.runpytest_subprocess("support", "--record-mode=once")
+    folder.runpytest_subprocess("support", "--update-baselines")
+    replay = folder.runpytest_subprocess("support", "--block-network")
+    replay.assert_outcomes(passed=2, skipped=6)
+    report = (folder.path / "reports" / "latest" / "report.html").read_text()
+    assert f"<tr><td>{CASE}</td><td>all</td><td>same</td>" in report
+    assert "every number as pinned" in report
+
+    folder.write("Ticket: {text}\\nIntent:")  # reworded, then recorded again
+    (folder.path / "support" / "cassettes" / f"{CASE}.json").unlink()
+    folder.runpytest_subprocess("support", "--record-mode=once", "-k", "ranking")
+    gated = folder.runpytest_subprocess("support", "--block-network", "-n", "2")
+    report = (folder.path / "reports" / "latest" / "report.html").read_text()
+    rows = re.findall(rf"<tr><td>{CASE}</td><td>(\w+)</td><td>new</td>.*?</tr>", report)
+    assert rows == ["top1_acc", "topk_acc", "mrr", "auc", "best_f1", "average_precision"]
+    failed = "drop larger than 0.02: fails" in report
+    assert failed == (gated.parseoutcomes().get("failed", 0) == 1), gated.stdout.str()
