@@ -5,7 +5,9 @@ terminal summary as the run the golden file was made from.
 ``tests/golden/committed-suite.json`` was first written from a run of the code before the
 scale work of issue 24 and the plugin's rework of issue 25 (main at commit 179bfea), which
 both reproduced it; then rewritten when issue 22 added the forced cases (commit f394ac9:
-every entry already there unchanged), before the package moves of issue 25. The command is
+every entry already there unchanged), before the package moves of issue 25; and when the
+report gained its "Against the baseline" section (each outcome's ``gate`` added, the
+report's hash changed, every other entry unchanged). The command is
 at the bottom of this module. It holds every number of metrics.json except the
 per-text outcomes (``evals/baselines/`` pins those, and this test compares them with the
 baselines too); the sha256 of scores.csv and outcomes.csv (the replayed scores must be the
