@@ -302,7 +302,10 @@ def _gate_section(outcomes: Sequence[Mapping[str, Any]]) -> str:
     :meth:`~logprob_eval.evalsuite.baselines.GateResult.as_dict`)."""
     gates = sorted((str(o["case"]), o["gate"]) for o in outcomes if o.get("gate"))
     if not gates:
-        return ""
+        return (
+            "<h2 id='gate'>Against the baseline</h2><p>No case was compared with a stored "
+            "baseline in this run.</p>"
+        )
     rows = []
     for case, g in gates:
         if g["mode"] == "same recordings":
