@@ -200,3 +200,23 @@ def test_the_summary_shows_each_tau_floor_or_says_there_is_none():
     lines = summary_lines([], groups, {"templates": 0.4, "label_sets": None})
     assert lines[-2].endswith("tau 0.70 [0.60, 0.80]  floor 0.40")
     assert lines[-1].endswith("tau 0.50 [0.40, 0.60]  no floor")
+
+
+@pytest.mark.parametrize(
+    ("group", "shown"),
+    [
+        (
+            "openai-compatible:fake@http://127.0.0.1:5/v1/exact/plain across templates",
+            "openai-compatible:fake exact plain across templates",
+        ),
+        ("local:gemma-3-270m/forced/normal across label_sets", None),
+        ("openai-compatible:g@llama-server/generation/q across templates", None),
+    ],
+)
+def test_a_tau_group_is_named_by_model_method_and_what_is_fixed(group, shown):
+    """A URL model's own slashes do not cut the group's name short (it read as the bare
+    model, so every group of that model looked the same)."""
+    from logprob_eval.evalsuite.reporting import summary_lines
+
+    line = summary_lines([], {group: {"mean_kendall_tau": 0.5, "ci": [0.4, 0.6]}})[-1]
+    assert line.startswith((shown or group.replace("/", " ")) + " tau 0.50"), line

@@ -43,6 +43,15 @@ def _without_url(model: str) -> str:
     return base if "://" in tail else model
 
 
+def _group_shown(name: str) -> str:
+    """A tau group's key, ``{model}/{method}/{fixed} across {factor}s``, for the terminal:
+    the model without its URL, the parts by spaces (the URL's own slashes stay out of it)."""
+    head, across, factor = name.partition(" across ")
+    parts = head.rsplit("/", 2)
+    parts[0] = _without_url(parts[0])
+    return " ".join(parts) + across + factor
+
+
 def summary_lines(
     table: Sequence[tuple[str, dict[str, Any]]],
     groups: dict[str, Any] | None = None,
@@ -61,7 +70,7 @@ def summary_lines(
         cells = [f"{_cell(m.get(k, math.nan), ci.get(k)):<17}" for k, _ in _COLUMNS]
         lines.append(f"{name:<{width}} " + " ".join(cells).rstrip())
     for name, g in (groups or {}).items():
-        shown = _without_url(name).replace("/", " ")
+        shown = _group_shown(name)
         line = f"{shown:<{width}} tau {_cell(g['mean_kendall_tau'], g['ci'])}"
         if tau_floors is not None:
             floor = tau_floors.get(name.rsplit("across", 1)[-1].strip(" -_"))
