@@ -7,6 +7,7 @@ import json
 import re
 import time
 
+import pandas as pd  # here, not in a test: pytester unloads what a test imports, numpy loads once
 import pytest
 from werkzeug import Request, Response
 
@@ -295,7 +296,6 @@ def test_ranking(llm_case, llm_scores, llm_dataset):
 
 @pytest.mark.parametrize("layout", ["notebook", "own-columns"])
 def test_dataset_path_reads_files_as_users_have_them(pytester, fake_url, layout):
-    import pandas as pd
 
     if layout == "notebook":  # the notebook's synthetic_dataset.csv, written by pandas
         frame = pd.DataFrame({"text": NOTEBOOK_TEXTS, "topics": NOTEBOOK_TOPICS})
