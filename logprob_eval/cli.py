@@ -42,7 +42,12 @@ def _add_columns(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
             help="column of the labels (default: the one named labels/label/topics/topic/"
             "categories/category/classes/class, else the only column besides the text)",
         )
-    p.add_argument("--id-column", default="id", help="column of the ids (default: id)")
+    p.add_argument(
+        "--id-column",
+        default="id",
+        help="column of the ids (default: id if there, else pandas' index column, else the "
+        "row number); a column named here must exist",
+    )
 
 
 def _add_grid(p: argparse.ArgumentParser, *, many_models: bool) -> None:

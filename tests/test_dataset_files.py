@@ -166,6 +166,26 @@ def test_pandas_unnamed_index_column_gives_the_ids(tmp_path):
     assert [ex.id for ex in load_dataset(plain)] == ["1", "2", "3"]
 
 
+def test_an_id_column_named_but_missing_is_an_error_not_row_numbers(tmp_path):
+    """A misspelt --id-column must not fall back to the index or the row numbers in
+    silence (the baselines and flips would then pin other ids); "id", the default, may be
+    absent, as in every file without ids."""
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": TEXTS, "topics": TOPICS, "ticket": ["x", "y", "z"]}).to_csv(path)
+    with pytest.raises(DatasetError, match=r"no column 'ticket_id'.*--id-column"):
+        load_dataset(path, labels_column="topics", id_column="ticket_id")
+    assert [ex.id for ex in load_dataset(path, labels_column="topics", id_column="ticket")] == [
+        "x",
+        "y",
+        "z",
+    ]
+    assert [ex.id for ex in load_dataset(path, labels_column="topics", id_column="id")] == [
+        "0",
+        "1",
+        "2",
+    ]
+
+
 def frame():
     return pd.DataFrame({"id": ["a", "b", "c"], "text": TEXTS, "topics": TOPICS})
 

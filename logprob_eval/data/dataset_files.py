@@ -9,10 +9,10 @@ The label-column rule (used when no column is named explicitly):
 2. otherwise the only column besides the text, the id and a pandas index column
    (an unnamed first column, or ``Unnamed: 0``); several are ambiguous too.
 
-The id column is the one named (``id`` by default); a file without it whose first column is
-pandas' unnamed index (``DataFrame.to_csv`` writes it with an empty header, read back as
-``Unnamed: 0``) uses that column, so the ids are the index pandas wrote
-(:func:`find_id_column`). Otherwise a text's id is its row number.
+The id column is the one named (``id`` by default; a column named otherwise must exist); a
+file without ``id`` whose first column is pandas' unnamed index (``DataFrame.to_csv`` writes
+it with an empty header, read back as ``Unnamed: 0``) uses that column, so the ids are the
+index pandas wrote (:func:`find_id_column`). Otherwise a text's id is its row number.
 
 A label cell is a list (JSONL, Parquet), a JSON list (``["Art", "Food"]``), a Python list
 literal as pandas writes one (``['Art', 'Food']``, read with :func:`ast.literal_eval`,

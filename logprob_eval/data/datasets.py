@@ -182,6 +182,8 @@ def _build(
     if not rows:
         raise DatasetError(f"dataset {src!r} has no rows; add examples", path=src)
     _require_column(text_column, "text", columns, src)
+    if id_column != "id":  # named: it must be there ("id", the default, may be absent)
+        _require_column(id_column, "id", columns, src)
     id_column = find_id_column(columns, id_column)
     if labels_column is None:
         labels_column, labels_from = find_labels_column(
