@@ -342,7 +342,7 @@ def test_the_report_shows_every_gate_with_the_rule_that_decided_it():
     html = _gate_section(outcomes)
 
     def auc_row(case: str) -> str:
-        row = re.search(rf"<tr><td>{case}</td><td>(auc|all)</td>.*?</tr>", html)
+        row = re.search(rf"<tr><td[^>]*>{case}</td><td[^>]*>(auc|all)</td>.*?</tr>", html)
         assert row, case
         return row.group(0)
 

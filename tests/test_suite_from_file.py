@@ -152,7 +152,8 @@ def test_the_report_shows_each_gate_from_every_worker(folder):
     replay = folder.runpytest_subprocess("support", "--block-network")
     replay.assert_outcomes(passed=2, skipped=6)
     report = (folder.path / "reports" / "latest" / "report.html").read_text()
-    assert f"<tr><td>{CASE}</td><td>all</td><td>same</td>" in report
+    cell = "<td class='s'>{}</td>".format
+    assert f"<tr>{cell(CASE)}{cell('all')}{cell('same')}" in report
     assert "every number as pinned" in report
 
     folder.write("Ticket: {text}\\nIntent:")  # reworded, then recorded again
@@ -160,7 +161,8 @@ def test_the_report_shows_each_gate_from_every_worker(folder):
     folder.runpytest_subprocess("support", "--record-mode=once", "-k", "ranking")
     gated = folder.runpytest_subprocess("support", "--block-network", "-n", "2")
     report = (folder.path / "reports" / "latest" / "report.html").read_text()
-    rows = re.findall(rf"<tr><td>{CASE}</td><td>(\w+)</td><td>new</td>.*?</tr>", report)
+    metric = cell(r"(\w+)")
+    rows = re.findall(f"<tr>{cell(CASE)}{metric}{cell('new')}.*?</tr>", report)
     assert rows == ["top1_acc", "topk_acc", "mrr", "auc", "best_f1", "average_precision"]
     failed = "drop larger than 0.02: fails" in report
     assert failed == (gated.parseoutcomes().get("failed", 0) == 1), gated.stdout.str()

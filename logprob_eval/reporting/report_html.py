@@ -41,7 +41,7 @@ _STYLE = (
     "body{font-family:sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}"
     "table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
     "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:top}"
-    "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+    "td:first-child,th:first-child,td.s{text-align:left}img{max-width:100%}"
     ".fail{color:#b00020;font-weight:bold}.pass{color:#0a7d28}.skip{color:#777}"
     "tr:target{outline:3px solid #f0a000}.rank td,.verdict td{text-align:left}"
     ".true{font-weight:bold}.verdict>tbody>tr>td:first-child{white-space:nowrap}"
@@ -64,9 +64,14 @@ def _num(v: Any) -> str:
     return "n/a" if v is None else _esc(v)
 
 
+def _td(v: Any) -> str:
+    """A cell: numbers align right, words left (class ``s``)."""
+    return f"<td class='s'>{_esc(v)}</td>" if isinstance(v, str) else f"<td>{_num(v)}</td>"
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_num(c)}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
