@@ -167,15 +167,25 @@ def test_init_writes_a_suite_the_suite_loader_accepts(tmp_path, capsys):
 def test_init_floors_sit_just_above_what_chance_reaches(tmp_path):
     data = write_tickets(tmp_path / "tickets.csv")
     path, ds = write_starter(tmp_path / "s", data, text_column="message")
-    floors = tomllib.loads(path.read_text())["expectations"]["ranking"]["floors"]["exact"]
+    expect = tomllib.loads(path.read_text())["expectations"]
     k = starter_k(len(ds.label_names))
     assert k == 2  # five labels
     truth = [[lab in ex.labels for lab in ds.label_names] for ex in ds]
     dist = chance_distribution(truth, k=k, n_sim=2000, seed=0)
-    for metric in ("auc", "topk_acc", "mrr"):
+    floors = {
+        ("ranking", "exact", "auc"): expect["ranking"]["floors"]["exact"]["auc"],
+        ("ranking", "exact", "topk_acc"): expect["ranking"]["floors"]["exact"]["topk_acc"],
+        ("ranking", "exact", "mrr"): expect["ranking"]["floors"]["exact"]["mrr"],
+        ("ranking", "generation", "auc"): expect["ranking"]["floors"]["generation"]["auc"],
+        ("thresholds", "exact", "best_f1"): expect["thresholds"]["floors"]["exact"]["best_f1"],
+        ("thresholds", "exact", "average_precision"): (
+            expect["thresholds"]["floors"]["exact"]["average_precision"]
+        ),
+    }
+    for (section, method, metric), floor in floors.items():
         q95 = float(pd.Series(dist[metric]).quantile(0.95))
-        assert q95 + 0.02 <= floors[metric] <= q95 + 0.03, metric
-        assert (dist[metric] >= floors[metric]).mean() < 0.05
+        assert q95 + 0.02 <= floor <= q95 + 0.03, (section, method, metric)
+        assert (dist[metric] >= floor).mean() < 0.05, (section, method, metric)
 
 
 def test_init_never_overwrites_and_leaves_nothing_on_failure(tmp_path, capsys):
