@@ -133,13 +133,13 @@ def test_score_refuses_a_label_set_that_misses_a_label(fake_server, tmp_path, ca
     data = write_tickets(tmp_path / "t.csv")
     cfg = tmp_path / "c.toml"
     cfg.write_text('[label_sets.few]\nrefund = "refund"\nbilling = "billing"\n')
-    out = tmp_path / "new" / "s.csv"
+    out = tmp_path / "new" / "deeper" / "s.csv"
     argv = ["score", "--model", f"openai-compatible:fake@{fake_server}", "--data", str(data)]
     rc = main([*argv, "--text-column", "message", "--config", str(cfg), "--out", str(out)])
     assert rc == 2
     err = capsys.readouterr().err
     assert "label set 'few' has no phrase for 'bug', 'account', 'Rechnung'" in err
-    assert not (tmp_path / "new").exists()  # a failed run leaves no empty folder
+    assert not (tmp_path / "new").exists()  # a failed run leaves no empty folder, at any depth
 
 
 def test_init_writes_a_suite_the_suite_loader_accepts(tmp_path, capsys):
