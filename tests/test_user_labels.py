@@ -142,6 +142,36 @@ def test_score_refuses_a_label_set_that_misses_a_label(fake_server, tmp_path, ca
     assert not (tmp_path / "new").exists()  # a failed run leaves no empty folder, at any depth
 
 
+def test_a_label_set_with_an_extra_label_is_refused_by_the_suite_and_by_score(
+    fake_server, tmp_path, capsys
+):
+    """One rule, both paths: a label set phrasing a label the dataset does not have (here
+    'Science', beside every label of the dataset) is refused by the suite's loader and by
+    ``score --config``, each naming the extra label."""
+    data = write_tickets(tmp_path / "tickets.csv")
+    labels = ["refund", "billing", "bug", "account", "Rechnung"]
+    phrases = "".join(f'"{lab}" = "{lab}"\n' for lab in [*labels, "Science"])
+    path, _ = write_starter(tmp_path / "s", data, text_column="message")
+    text = path.read_text(encoding="utf-8")
+    start = text.index("[label_sets.as_is]\n") + len("[label_sets.as_is]\n")
+    end = text.index("\n\n", start) + 1
+    path.write_text(text[:start] + phrases + text[end:], encoding="utf-8")
+    cfg = load_eval_config(path)
+    assert set(cfg.label_sets["as_is"].mapping) == {*labels, "Science"}
+    with pytest.raises(ConfigError) as ei:
+        cfg.check_label_sets(cfg.load_dataset(tmp_path), cfg.cases())
+    assert "label set 'as_is' phrases 'Science', not a label of the dataset" in str(ei.value)
+
+    cli_cfg = tmp_path / "c.toml"
+    cli_cfg.write_text("[label_sets.more]\n" + phrases, encoding="utf-8")
+    argv = ["score", "--model", f"openai-compatible:fake@{fake_server}", "--data", str(data)]
+    out = ["--out", str(tmp_path / "s.csv")]
+    assert main([*argv, "--text-column", "message", "--config", str(cli_cfg), *out]) == 2
+    err = capsys.readouterr().err
+    assert "label set 'more' phrases 'Science', not a label of the dataset" in err
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_init_writes_a_suite_the_suite_loader_accepts(tmp_path, capsys):
     data = write_tickets(tmp_path / "tickets.csv")
     folder = tmp_path / "support"
