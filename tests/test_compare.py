@@ -202,10 +202,16 @@ def test_cli_compare_when_the_runs_texts_differ(tmp_path, capsys):
         in out
     )
     assert '- `0` "Message 0: I was charged twice' in out  # words from --data, by index
-    data = json.loads((out_dir / "comparison.json").read_text())
+    data = json.loads((out_dir / "comparison.json").read_text(), parse_constant=_no_constant)
     c = data["configs"]["m:x/exact/t/normal"]
     assert (c["only_a"], c["only_b"], c["n_shared"]) == (["12"], ["5", "7"], 37)
+    none = data["configs"]["m:x/exact/u/normal"]  # nothing shared: no numbers, not NaNs
+    assert (none["n_shared"], none["metrics"], none["regressions"]) == (0, {}, [])
     assert (out_dir / "comparison.md").is_file()
+
+
+def _no_constant(name):
+    raise AssertionError(f"comparison.json holds {name}, which is not JSON")
 
 
 def test_a_comparison_that_cannot_be_rendered_writes_no_file(tmp_path, monkeypatch):
