@@ -166,3 +166,5 @@ def test_the_report_shows_each_gate_from_every_worker(folder):
     assert rows == ["top1_acc", "topk_acc", "mrr", "auc", "best_f1", "average_precision"]
     failed = "drop larger than 0.02: fails" in report
     assert failed == (gated.parseoutcomes().get("failed", 0) == 1), gated.stdout.str()
+    flips = report[report.index("id='flips'") :]  # the texts whose top label changed ...
+    assert [t for t, _ in TICKETS if t[:25] in flips], flips[:2000]  # ... shown by their words
