@@ -168,3 +168,33 @@ def test_the_report_shows_each_gate_from_every_worker(folder):
     assert failed == (gated.parseoutcomes().get("failed", 0) == 1), gated.stdout.str()
     flips = report[report.index("id='flips'") :]  # the texts whose top label changed ...
     assert [t for t, _ in TICKETS if t[:25] in flips], flips[:2000]  # ... shown by their words
+
+
+SHORT = CASE.replace("-intent-", "-short-")
+
+
+def _two_templates(folder):
+    """The suite with a second template, ``short``: its config path and text."""
+    path = folder.path / "support" / "evals.toml"
+    text = path.read_text()
+    text = text.replace('[grid]\ntemplates = ["intent"]', '[grid]\ntemplates = ["intent", "short"]')
+    text = text.replace('intent = "', 'short = "Message: {text}\\nIntent:"\nintent = "')
+    path.write_text(text)
+    return path, text
+
+
+def test_an_absent_tau_floor_is_not_checked_and_the_summary_says_so(folder):
+    path, text = _two_templates(folder)
+    result = folder.runpytest_subprocess(
+        "support", "--record-mode=once", "-rs", "-k", "across_templates"
+    )
+    result.assert_outcomes(skipped=1)
+    out = result.stdout.str()
+    assert "no floor: mean Kendall tau across templates = " in out
+    assert "set [expectations.stability] template_tau to check it" in out
+    assert "below the floor" not in out
+    assert re.search(r" tau -?[0-9.]+ \[.*\]  no floor$", out, re.M), out  # the summary
+    path.write_text(text + "\n[expectations.stability]\ntemplate_tau = -1.0\n")
+    again = folder.runpytest_subprocess("support", "-k", "across_templates")
+    again.assert_outcomes(passed=1)
+    assert re.search(r" tau -?[0-9.]+ \[.*\]  floor -1\.00$", again.stdout.str(), re.M)
