@@ -198,3 +198,34 @@ def test_an_absent_tau_floor_is_not_checked_and_the_summary_says_so(folder):
     again = folder.runpytest_subprocess("support", "-k", "across_templates")
     again.assert_outcomes(passed=1)
     assert re.search(r" tau -?[0-9.]+ \[.*\]  floor -1\.00$", again.stdout.str(), re.M)
+
+
+def test_two_stale_cases_are_named_in_one_line_with_one_command(folder):
+    path, text = _two_templates(folder)
+    folder.runpytest_subprocess("support", "--record-mode=once")
+    path.write_text(text.replace("Ticket: ", "Ticket text: ").replace("Message: ", "Msg: "))
+    out = folder.runpytest_subprocess("support").stdout.str()
+    assert re.search(
+        rf"stale cassettes \(2\): {CASE}, {SHORT}; re-record them all with "
+        rf"`pytest support -m live -k '{CASE} or {SHORT}' --record-mode=once`",
+        out,
+    ), out
+
+
+def test_the_stale_line_re_records_the_method_pair_of_a_stale_case(tmp_path):
+    """A method pair's cassette holds its cases' prompts: when one of them is stale, the
+    one command re-records the pair too (its test id is its cassette's name)."""
+    from types import SimpleNamespace
+
+    from logprob_eval.evalsuite.config import load_eval_config
+    from logprob_eval.evalsuite.results import _stale_line
+
+    path = tmp_path / "support" / "evals.toml"
+    path.parent.mkdir()
+    config = CONFIG.format(url="http://127.0.0.1:1/v1", template="Ticket: {text}\\nIntent:")
+    path.write_text(config.replace('methods = ["exact"]', 'methods = ["generation", "exact"]'))
+    session = SimpleNamespace(suite=load_eval_config(path), suite_arg="support")
+    pair = CASE.replace("-exact-", "-methods-")
+    line = _stale_line(session, [{"stale": (CASE, CASE)}, {"stale": None}, {}])
+    assert line.startswith(f"stale cassettes (1): {CASE}; re-record them all with `"), line
+    assert f"-k '{CASE} or {pair}' --record-mode=once`" in line, line
