@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,13 +79,15 @@ def digest(root: Path) -> dict[str, str]:
 
 
 class StandIn:
-    """The stand-in server on loopback; ``delay`` seconds per request; ``hits`` counts."""
+    """The stand-in server on loopback, one request at a time; ``hits`` counts them. From
+    the request numbered ``hold_from`` on, each answer waits until ``release`` is set."""
 
     def __init__(self) -> None:
         from pytest_httpserver import HTTPServer
 
-        self.delay = 0.0
         self.hits = 0
+        self.hold_from: int | None = None
+        self.release = threading.Event()
         self.server = HTTPServer(host="127.0.0.1", port=0)
         self.server.expect_request("/v1/completions").respond_with_handler(self._answer)
         self.server.start()
@@ -92,7 +95,8 @@ class StandIn:
 
     def _answer(self, request: Request) -> Response:
         self.hits += 1
-        time.sleep(self.delay)
+        if self.hold_from is not None and self.hits >= self.hold_from:
+            self.release.wait(timeout=60)
         body = fake_echo_completions(json.loads(request.get_data()))
         return Response(json.dumps(body), content_type="application/json")
 
@@ -214,7 +218,8 @@ def test_sigint_during_recording_keeps_the_cassette_and_marks_the_report(project
     complete_run = latest.resolve()
     before = digest(project.path)
     project.write(mine="Reworded: {text}\\nLabel:")
-    slow.delay = 0.5
+    slow.release.clear()
+    slow.hold_from = slow.hits + 3  # the stale case's third request waits for the signal
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "evals", "--record-mode=once"],
         cwd=project.path,
@@ -222,14 +227,19 @@ def test_sigint_during_recording_keeps_the_cassette_and_marks_the_report(project
         stderr=subprocess.STDOUT,
         text=True,
     )
-    sent = slow.hits
-    deadline = time.monotonic() + 60
-    while slow.hits < sent + 2:  # two requests of the stale case recorded
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    try:
+        deadline = time.monotonic() + 60
+        while slow.hits < slow.hold_from:  # two requests recorded, the third held: the
+            assert time.monotonic() < deadline and proc.poll() is None  # case is unfinished
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+    except BaseException:
+        proc.kill()
+        raise
+    finally:  # answered only now: the interrupt reaches the run before the last answers do
+        slow.hold_from = None
+        slow.release.set()
     out, _ = proc.communicate(timeout=60)
-    slow.delay = 0.0
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert digest(project.path) == before  # no temporary file left, nothing replaced
     assert latest.resolve() == complete_run  # latest not moved to the partial run
