@@ -260,3 +260,23 @@ def test_a_tau_group_is_named_by_model_method_and_what_is_fixed(group, shown):
 
     line = summary_lines([], {group: {"mean_kendall_tau": 0.5, "ci": [0.4, 0.6]}})[-1]
     assert line.startswith((shown or group.replace("/", " ")) + " tau 0.50"), line
+
+
+def test_labels_in_any_script_are_read_scored_and_written_as_spelt(fake_server, tmp_path):
+    """Labels in Japanese, Cyrillic (one spelt in two cases: one label, as first seen) and
+    Arabic, written by pandas, go through the CLI's score and come out spelt as in the file."""
+    rows = [
+        ("返金してください。", ["返金"]),
+        ("Ошибка при входе.", ["Ошибка"]),
+        ("Двойной платёж и возврат.", ["ошибка", "返金"]),
+        ("الفاتورة خاطئة", ["فاتورة"]),
+    ]
+    data = write_tickets(tmp_path / "t.csv", rows)
+    assert load_dataset(data, text_column="message").label_names == ("返金", "Ошибка", "فاتورة")
+    out = tmp_path / "s.csv"
+    argv = ["score", "--model", f"openai-compatible:fake@{fake_server}", "--data", str(data)]
+    assert main([*argv, "--text-column", "message", "--out", str(out), "--no-progress"]) == 0
+    df = pd.read_csv(out, dtype={"example_id": str})
+    assert set(df["label"]) == {"返金", "Ошибка", "فاتورة"}
+    truth = df[df["is_true"]].groupby("example_id")["label"].apply(sorted).to_dict()
+    assert truth == {"0": ["返金"], "1": ["Ошибка"], "2": ["Ошибка", "返金"], "3": ["فاتورة"]}
