@@ -160,8 +160,9 @@ def test_flips_render_when_the_summary_carries_them():
     section = html[html.index("id='flips'") :]
     assert "<th>text id</th><th>text</th>" in section
     cells = re.findall(r"<td class='s'>(.*?)</td>", section)  # words, left-aligned
-    assert cells[:7] == ["case-a", "t2", "", "top label", "Art", "Food", "baseline"]
-    assert cells[7:11] == ["case-a", "t3", "Paint &amp; &lt;b&gt;eat&lt;/b&gt;…", "top label"]
+    assert cells[:6] == ["case-a", "t2", "top label", "Art", "Food", "baseline"]
+    assert "<td class='s'>t2</td><td></td>" in section  # no words: an empty cell
+    assert cells[6:10] == ["case-a", "t3", "Paint &amp; &lt;b&gt;eat&lt;/b&gt;…", "top label"]
 
 
 def test_no_network_and_no_script():

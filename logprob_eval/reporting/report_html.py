@@ -65,8 +65,10 @@ def _num(v: Any) -> str:
 
 
 def _td(v: Any) -> str:
-    """A cell: numbers align right, words left (class ``s``)."""
-    return f"<td class='s'>{_esc(v)}</td>" if isinstance(v, str) else f"<td>{_num(v)}</td>"
+    """A cell: numbers align right, words left (class ``s``: text with a letter in it)."""
+    if isinstance(v, str) and any(ch.isalpha() for ch in v):
+        return f"<td class='s'>{_esc(v)}</td>"
+    return f"<td>{_num(v)}</td>"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
