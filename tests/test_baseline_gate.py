@@ -358,3 +358,34 @@ def test_the_report_shows_every_gate_with_the_rule_that_decided_it():
     )
     # no gate: the section says so (the report's top links to it)
     assert "No case was compared" in _gate_section([{"case": "x", "outcome": "passed"}])
+
+
+def test_the_terminal_says_in_one_line_how_the_baselines_were_compared():
+    """Pinned and new-recording gates counted apart; with no failure, the drop with the
+    smallest p is shown with its interval (a passing gate's numbers are not only in the
+    report); with failures, their count (the failures themselves say how)."""
+    from logprob_eval.evalsuite.outcomes import gate_line
+
+    a = run(base_auc())
+    noisy = gate(run(base_auc() - 0.04 + _zero_mean_noise(7, 0.25), digest="n"), a)
+    small = gate(run(base_auc() - 0.005 + _zero_mean_noise(3, 0.25), digest="n"), a)
+    drop = gate(run(base_auc() - 0.04 + _zero_mean_noise(7, 0.05), digest="n"), a)
+
+    def line(**results):
+        return gate_line([{"case": c, "gate": r.as_dict()} for c, r in results.items()])
+
+    assert gate_line([{"case": "x", "outcome": "passed"}]) == ""
+    assert line(p=gate(a, a), q=gate(a, a)) == (
+        "baselines: 2 on the same recordings, every number as pinned (report.html#gate)"
+    )
+    assert "1 on the same recordings, 1 changed" in line(p=gate(run(base_auc() + 1e-6), a))
+    c = noisy.comparisons["auc"].result
+    assert small.comparisons["auc"].result.p_value > c.p_value  # the noisy drop is closer
+    assert line(pinned=gate(a, a), noisy=noisy, small=small) == (
+        "baselines: 1 on the same recordings, every number as pinned; 2 on new recordings, "
+        f"0 failed; closest: auc {c.diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}] "
+        f"p={c.p_value:.3g} in noisy (report.html#gate)"
+    )
+    assert line(drop=drop, noisy=noisy) == (
+        "baselines: 2 on new recordings, 1 failed (report.html#gate)"
+    )

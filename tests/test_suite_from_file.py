@@ -151,6 +151,7 @@ def test_the_report_shows_each_gate_from_every_worker(folder):
     folder.runpytest_subprocess("support", "--update-baselines")
     replay = folder.runpytest_subprocess("support", "--block-network")
     replay.assert_outcomes(passed=2, skipped=6)
+    replay.stdout.fnmatch_lines(["baselines: 1 on the same recordings, every number as pinned *"])
     report = (folder.path / "reports" / "latest" / "report.html").read_text()
     cell = "<td class='s'>{}</td>".format
     assert f"<tr>{cell(CASE)}{cell('all')}{cell('same')}" in report
@@ -160,6 +161,7 @@ def test_the_report_shows_each_gate_from_every_worker(folder):
     (folder.path / "support" / "cassettes" / f"{CASE}.json").unlink()
     folder.runpytest_subprocess("support", "--record-mode=once", "-k", "ranking")
     gated = folder.runpytest_subprocess("support", "--block-network", "-n", "2")
+    gated.stdout.fnmatch_lines(["baselines: 1 on new recordings, * failed*(report.html#gate)"])
     report = (folder.path / "reports" / "latest" / "report.html").read_text()
     metric = cell(r"(\w+)")
     rows = re.findall(f"<tr>{cell(CASE)}{metric}{cell('new')}.*?</tr>", report)

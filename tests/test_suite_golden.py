@@ -8,7 +8,8 @@ both reproduced it; then rewritten when issue 22 added the forced cases (commit 
 every entry already there unchanged), before the package moves of issue 25; and when the
 report gained its "Against the baseline" section (each outcome's ``gate`` added, the
 report's hash changed, every other entry unchanged), and when its tables' words were
-aligned left (the report's hash only). The command is
+aligned left (the report's hash only), and when the terminal summary gained its
+"baselines:" line. The command is
 at the bottom of this module. It holds every number of metrics.json except the
 per-text outcomes (``evals/baselines/`` pins those, and this test compares them with the
 baselines too); the sha256 of scores.csv and outcomes.csv (the replayed scores must be the

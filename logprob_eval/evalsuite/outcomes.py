@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["OutcomeLog", "not_checked_line", "skips_line"]
+__all__ = ["OutcomeLog", "gate_line", "not_checked_line", "skips_line"]
 
 _NOT_CHECKED = ("no floor", "nothing to compare")
 """Skip reasons that are the config's choice, not a missing recording."""
@@ -86,3 +86,38 @@ def not_checked_line(outcomes: list[dict[str, Any]]) -> str:
         for why, tests in by_reason.items()
     ]
     return f"not checked, {'; '.join(parts)}; `pytest -rs` shows each reason"
+
+
+def gate_line(outcomes: list[dict[str, Any]]) -> str:
+    """One line for the baseline gates: how many cases were pinned on the same recordings
+    and how many compared on new ones; of those, how many failed (their failures say how),
+    or, when none did, the drop that came closest (the smallest p of a drop)."""
+    gates = [(o["case"], o["gate"]) for o in outcomes if o.get("gate")]
+    if not gates:
+        return ""
+    pinned = [g for _, g in gates if g["mode"] == "same recordings"]
+    new = [(case, g) for case, g in gates if g["mode"] != "same recordings"]
+    parts = []
+    if pinned:
+        changed = sum(not g["passed"] for g in pinned)
+        parts.append(
+            f"{len(pinned)} on the same recordings, "
+            + (f"{changed} changed" if changed else "every number as pinned")
+        )
+    if new:
+        failed = sum(not g["passed"] for _, g in new)
+        part = f"{len(new)} on new recordings, {failed} failed"
+        drops = [
+            (float(m["p_value"]), case, metric, m)
+            for case, g in new
+            for metric, m in g["metrics"].items()
+            if float(m["diff"]) < 0
+        ]
+        if drops and not failed:
+            _, case, metric, m = min(drops, key=lambda d: d[0])
+            part += (
+                f"; closest: {metric} {float(m['diff']):+.3f} [{float(m['low']):+.3f}, "
+                f"{float(m['high']):+.3f}] p={float(m['p_value']):.3g} in {case}"
+            )
+        parts.append(part)
+    return "baselines: " + "; ".join(parts) + " (report.html#gate)"

@@ -127,7 +127,8 @@ def write_report(session: Session, exitstatus: int) -> None:
 
 def terminal_summary(tr: Any, session: Session) -> None:
     """The run's section of the terminal summary: the metrics table, the report's path,
-    the skipped and not-checked tests, and the stale cassettes with one command."""
+    the baseline gates, the skipped and not-checked tests, and the stale cassettes with one
+    command."""
     report, outcomes = session.report, session.outcomes.sorted()
     if not report and not outcomes:
         return
@@ -152,9 +153,10 @@ def terminal_summary(tr: Any, session: Session) -> None:
             tr.write_line(f"  failed: {page}#case-{case}")
         if session.comparison is not None:
             tr.write_line(f"comparison: {session.comparison}")
-    from .outcomes import not_checked_line, skips_line
+    from .outcomes import gate_line, not_checked_line, skips_line
 
-    for line in (skips_line(outcomes), not_checked_line(outcomes), _stale_line(session, outcomes)):
+    lines = (gate_line(outcomes), skips_line(outcomes), not_checked_line(outcomes))
+    for line in (*lines, _stale_line(session, outcomes)):
         if line:
             tr.write_line(line)
 
