@@ -22,14 +22,20 @@ Hierarchy::
             └── ServerUnreachableError  refused connection or unknown host: no server there
                                      (retried only within a short connect budget)
 
+    CheckFailed (AssertionError)     a check of the eval suite failed: the metric, its value
+                                     and the bound it missed (``failures``, for the report)
+
 Every message names the offending input, says why it is rejected and how to fix it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "CheckFailed",
     "ConfigError",
     "ContentBlockedError",
     "DatasetError",
@@ -45,6 +51,16 @@ __all__ = [
     "UnknownNameError",
     "is_network_blocked",
 ]
+
+
+class CheckFailed(AssertionError):
+    """A check failed. ``failures`` lists what the run's report shows for it: one
+    ``{"metric", "value", "bound", "kind"}`` per metric (``kind``: floor, baseline or
+    chance; ``bound`` is the floor, the baseline's value, or the bound at chance)."""
+
+    def __init__(self, message: str, failures: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.failures = failures
 
 
 class LogprobEvalError(Exception):

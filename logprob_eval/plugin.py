@@ -21,6 +21,7 @@ import pytest
 from .evalsuite.session import run_of
 
 _STALE_KEY = pytest.StashKey[tuple[str, str]]()  # a test's stale cassette, its case id
+_FAILURES_KEY = pytest.StashKey[list[dict[str, Any]]]()  # a failed check's, for the report
 
 METHODS = ("exact", "generation", "forced")
 
@@ -201,9 +202,9 @@ def update_baselines(request: pytest.FixtureRequest) -> bool:
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     """The runner's expected errors as one-line outcomes: a case without a cassette (or a
-    model without log-probs) skips; a stale or corrupt cassette and a failed recording
-    fail with their message, without a traceback."""
-    from .errors import LogprobsUnsupportedError
+    model without log-probs) skips; a stale or corrupt cassette, a failed recording and a
+    failed check (unless ``--tb`` asks for tracebacks) fail with their message alone."""
+    from .errors import CheckFailed, LogprobsUnsupportedError
     from .evalsuite.cassettes import (  # light: no numpy/pandas at collection
         CassetteCorruptError,
         CassetteMissError,
@@ -222,6 +223,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
             pyfuncitem.stash[_STALE_KEY] = (exc.cassette, exc.case.id)
     except (CassetteCorruptError, RecordingFailedError) as exc:
         fail = str(exc)
+    except CheckFailed as exc:
+        if pyfuncitem.config.option.tbstyle != "auto":
+            raise
+        pyfuncitem.stash[_FAILURES_KEY], fail = exc.failures, str(exc)
     if skip:  # outside the handlers: no chained traceback
         pytest.skip(skip)
     pytest.fail(fail, pytrace=False)
@@ -248,7 +253,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "test": getattr(item, "originalname", item.name),
         }
         if call.excinfo is not None and report.failed:
-            report.llm_failures = getattr(call.excinfo.value, "failures", None)
+            failures = getattr(call.excinfo.value, "failures", None)
+            report.llm_failures = item.stash.get(_FAILURES_KEY, failures)
             report.llm_message = str(call.excinfo.value)[:2000]
             report.llm_stale = item.stash.get(_STALE_KEY, None)
     return report

@@ -99,6 +99,11 @@ def test_the_smallest_suite_runs_records_gates_and_speaks_the_users_labels(folde
     assert "nothing to compare: no forced case has an exact case of the same config" in out
     assert f"case {CASE}: no floor in [expectations.thresholds]: nothing to check" in out
     assert f"create it with `pytest support -k {CASE} --update-baselines`" in out
+    assert "def check_baseline(" not in out  # a failed check is its message, not our source
+    report = (folder.path / "reports" / "latest" / "report.html").read_text()
+    assert "<td>test_no_regression</td><td>baseline</td>" in report  # still in the verdict
+    long = folder.runpytest_subprocess("support", "-k", "regression", "--tb=long")
+    assert "def check_baseline(" in long.stdout.str()  # --tb asks for the traceback
     assert (folder.path / "support" / "cassettes" / f"{CASE}.json").is_file()  # beside it
     assert (
         "not checked, nothing to compare: test_forced_agreement (1), test_method_agreement (1), "

@@ -8,20 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import CheckFailed, ConfigError
 from .baselines import Baseline, GateResult, gate, load_baseline, update_command, write_baseline
 
 __all__ = ["CheckFailed", "check_at_chance", "check_baseline", "check_floors", "format_worst"]
-
-
-class CheckFailed(AssertionError):
-    """A check failed. ``failures`` lists what the run's report shows for it: one
-    ``{"metric", "value", "bound", "kind"}`` per metric (``kind``: floor, baseline or
-    chance; ``bound`` is the floor, the baseline's value, or the bound at chance)."""
-
-    def __init__(self, message: str, failures: list[dict[str, Any]]) -> None:
-        super().__init__(message)
-        self.failures = failures
 
 
 def format_worst(worst: Sequence[Mapping[str, Any]], texts: Mapping[str, str] | None = None) -> str:
