@@ -90,6 +90,17 @@ def _bytes(value: Any, field: str, source: str) -> tuple[int, ...] | None:
     return tuple(value)
 
 
+def _token_entry(entry: Any, field: str, source: str, needs: str) -> Mapping[str, Any]:
+    """``entry`` as an object holding ``token`` and ``logprob``; ``needs`` is the fix."""
+    entry = _as_mapping(entry)
+    if not isinstance(entry, Mapping):
+        raise _fail(source, field, f"must be an object, got {type(entry).__name__}", needs)
+    for key in ("token", "logprob"):
+        if key not in entry:
+            raise _fail(source, f"{field}.{key}", "is missing", needs)
+    return entry
+
+
 def _alternative(entry: Any, parent: str, j: int, source: str) -> Alternative:
     """Entry ``j`` of ``parent``'s ``top_logprobs``."""
     if type(entry) is dict and entry.get("bytes") is None:
@@ -98,22 +109,9 @@ def _alternative(entry: Any, parent: str, j: int, source: str) -> Alternative:
         if type(token) is str and type(value) is float and SENTINEL_LOGPROB < value <= 0.0:
             return Alternative(token, value)
     field = f"{parent}.top_logprobs[{j}]"
-    entry = _as_mapping(entry)
-    if not isinstance(entry, Mapping):
-        raise _fail(
-            source,
-            field,
-            f"must be an object, got {type(entry).__name__}",
-            "each top_logprobs entry needs 'token' and 'logprob'",
-        )
-    if "token" not in entry or "logprob" not in entry:
-        missing = "token" if "token" not in entry else "logprob"
-        raise _fail(
-            source,
-            f"{field}.{missing}",
-            "is missing",
-            "each top_logprobs entry needs 'token' and 'logprob'",
-        )
+    entry = _token_entry(
+        entry, field, source, "each top_logprobs entry needs 'token' and 'logprob'"
+    )
     return Alternative(
         _token(entry["token"], f"{field}.token", source),
         _logprob(entry["logprob"], f"{field}.logprob", source, in_top_list=True),
@@ -125,22 +123,9 @@ def parse_position(entry: Any, field: str = "positions[0]", source: str = "") ->
     """One ``{token, logprob, bytes?, top_logprobs?}`` entry (or a Position) to a Position."""
     if isinstance(entry, Position):
         return entry
-    entry = _as_mapping(entry)
-    if not isinstance(entry, Mapping):
-        raise _fail(
-            source,
-            field,
-            f"must be an object, got {type(entry).__name__}",
-            "each position needs 'token', 'logprob' and optionally 'top_logprobs'",
-        )
-    for key in ("token", "logprob"):
-        if key not in entry:
-            raise _fail(
-                source,
-                f"{field}.{key}",
-                "is missing",
-                "each position needs 'token', 'logprob' and optionally 'top_logprobs'",
-            )
+    entry = _token_entry(
+        entry, field, source, "each position needs 'token', 'logprob' and optionally 'top_logprobs'"
+    )
     top = entry.get("top_logprobs")
     if top is None:
         top = []
